@@ -1,0 +1,55 @@
+# -*- coding: utf-8 -*-
+# Copyright: supertodo.platform contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Connection options shared by every module that talks to the Kubernetes API."""
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+    DOCUMENTATION = r"""
+options:
+  kubeconfig:
+    description:
+      - Path to a kubeconfig file. Defaults to E(K8S_AUTH_KUBECONFIG), then E(KUBECONFIG), then C(~/.kube/config).
+    type: path
+  context:
+    description:
+      - The kubeconfig context to use. Defaults to the kubeconfig's current context.
+    type: str
+  host:
+    description:
+      - URL of the API server; when set, the kubeconfig is not read.
+    type: str
+  api_key:
+    description:
+      - A bearer token for the API server.
+    type: str
+  validate_certs:
+    description:
+      - Whether to verify the API server's certificate. Defaults to what the kubeconfig says.
+    type: bool
+    aliases: [verify_ssl]
+  ca_cert:
+    description:
+      - Path to a CA bundle for the API server's certificate.
+    type: path
+    aliases: [ssl_ca_cert]
+  client_cert:
+    description:
+      - Path to a client certificate.
+    type: path
+    aliases: [cert_file]
+  client_key:
+    description:
+      - Path to the client certificate's key.
+    type: path
+    aliases: [key_file]
+  request_timeout:
+    description:
+      - Seconds to wait for one API request.
+    type: float
+    default: 30.0
+requirements:
+  - kubernetes (python) >= 31.0.0
+"""

@@ -1,0 +1,199 @@
+# -*- coding: utf-8 -*-
+# Copyright: supertodo.platform contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A small, fast Kubernetes REST client built on the official ``kubernetes`` package's configuration loader.
+
+It speaks plain REST (GET/LIST/WATCH/PATCH) through ``kubernetes.client.ApiClient.call_api`` and resolves a
+kind to its URL with a discovery request per API group/version, cached for the life of the process, so that a
+module run costs one request per object rather than a full discovery of the cluster.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from ansible_collections.supertodo.platform.plugins.module_utils.kube.errors import (
+    ApiError,
+    ConnectionConfigError,
+)
+
+try:
+    import kubernetes
+    from kubernetes.client.rest import ApiException
+    from urllib3.exceptions import HTTPError as Urllib3HTTPError
+
+    HAS_KUBERNETES = True
+    KUBERNETES_IMPORT_ERROR = None
+except ImportError as exc:  # pragma: no cover - reported by the module
+    HAS_KUBERNETES = False
+    KUBERNETES_IMPORT_ERROR = exc
+
+
+def build_configuration(params):
+    """Return a ``kubernetes.client.Configuration`` from the module's connection options.
+
+    Precedence follows kubernetes.core: explicit ``host``/``api_key`` options, then ``kubeconfig`` (or the
+    ``K8S_AUTH_KUBECONFIG`` / ``KUBECONFIG`` environment), with ``context`` selecting the context.
+    """
+    cfg = kubernetes.client.Configuration()
+    kubeconfig = params.get("kubeconfig") or os.environ.get("K8S_AUTH_KUBECONFIG") or os.environ.get("KUBECONFIG")
+    context = params.get("context") or os.environ.get("K8S_AUTH_CONTEXT")
+    if not params.get("host"):
+        if not kubeconfig:
+            kubeconfig = os.path.expanduser("~/.kube/config")
+        kubeconfig = os.path.expanduser(kubeconfig)
+        if not os.path.isfile(kubeconfig):
+            raise ConnectionConfigError("kubeconfig %s does not exist (set kubeconfig or KUBECONFIG)" % kubeconfig)
+        try:
+            kubernetes.config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=cfg)
+        except kubernetes.config.ConfigException as exc:
+            raise ConnectionConfigError("kubeconfig %s, context %s: %s" % (kubeconfig, context or "(current)", exc)) from exc
+        except (OSError, ValueError, TypeError, KeyError) as exc:
+            raise ConnectionConfigError("kubeconfig %s cannot be read: %s" % (kubeconfig, exc)) from exc
+    else:
+        cfg.host = params["host"]
+    if params.get("api_key"):
+        cfg.api_key = {"authorization": "Bearer %s" % params["api_key"]}
+    if params.get("ca_cert"):
+        cfg.ssl_ca_cert = params["ca_cert"]
+    if params.get("client_cert"):
+        cfg.cert_file = params["client_cert"]
+    if params.get("client_key"):
+        cfg.key_file = params["client_key"]
+    if params.get("validate_certs") is not None:
+        cfg.verify_ssl = params["validate_certs"]
+    return cfg
+
+
+class KubeClient:
+    """REST access to the API server: ``get``, ``list``, ``patch``, ``watch`` by apiVersion and kind."""
+
+    def __init__(self, params):
+        if not HAS_KUBERNETES:
+            raise ConnectionConfigError("the python 'kubernetes' package is required: %s" % KUBERNETES_IMPORT_ERROR)
+        self.configuration = build_configuration(params)
+        self.api = kubernetes.client.ApiClient(self.configuration)
+        self.timeout = params.get("request_timeout") or 30.0
+        self._resources = {}
+        self.requests = 0
+
+    # -- low level ---------------------------------------------------------------------------------
+    def request(self, method, path, body=None, query=None, content_type=None, stream=False, timeout=None):
+        """One HTTP request; returns the decoded JSON body (or the raw response when ``stream``)."""
+        headers = {"Accept": "application/json"}
+        if content_type:
+            headers["Content-Type"] = content_type
+        self.requests += 1
+        try:
+            resp = self.api.call_api(
+                path, method,
+                query_params=list((query or {}).items()),
+                header_params=headers,
+                body=body,
+                auth_settings=["BearerToken"],
+                _preload_content=False,
+                _return_http_data_only=True,
+                _request_timeout=timeout if timeout is not None else self.timeout,
+            )
+        except ApiException as exc:
+            raise _api_error(method, path, exc) from exc
+        except (Urllib3HTTPError, OSError) as exc:
+            raise ApiError("%s %s: API server %s unreachable: %s" % (method, path, self.configuration.host, exc)) from exc
+        if stream:
+            return resp
+        data = resp.data
+        return json.loads(data) if data else {}
+
+    # -- discovery -----------------------------------------------------------------------------------
+    def resource(self, api_version, kind):
+        """Return ``(plural, namespaced)`` for a kind, using one discovery request per group/version."""
+        key = (api_version, kind)
+        if key not in self._resources:
+            path = "/api/v1" if api_version == "v1" else "/apis/%s" % api_version
+            try:
+                found = self.request("GET", path)
+            except ApiError as exc:
+                if exc.status == 404:
+                    raise ApiError("%s is not served by the API server (is its CRD installed?)" % api_version, 404) from exc
+                raise
+            for res in found.get("resources", []):
+                if "/" not in res["name"]:
+                    self._resources[(api_version, res["kind"])] = (res["name"], res["namespaced"])
+            if key not in self._resources:
+                raise ApiError("kind %s is not served in %s" % (kind, api_version), 404)
+        return self._resources[key]
+
+    def path(self, api_version, kind, namespace=None, name=None, subresource=None):
+        plural, namespaced = self.resource(api_version, kind)
+        base = "/api/v1" if api_version == "v1" else "/apis/%s" % api_version
+        parts = [base]
+        if namespaced and namespace:
+            parts.append("namespaces/%s" % namespace)
+        parts.append(plural)
+        if name:
+            parts.append(name)
+        if subresource:
+            parts.append(subresource)
+        return "/".join(parts)
+
+    # -- verbs -----------------------------------------------------------------------------------------
+    def get(self, api_version, kind, name, namespace=None):
+        """The object, or ``None`` when it does not exist."""
+        try:
+            return self.request("GET", self.path(api_version, kind, namespace, name))
+        except ApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def list(self, api_version, kind, namespace=None, label_selector=None):
+        query = {"labelSelector": label_selector} if label_selector else None
+        return self.request("GET", self.path(api_version, kind, namespace), query=query)
+
+    def patch(self, api_version, kind, name, namespace, body, patch_type="merge", query=None, subresource=None):
+        content_type = {
+            "merge": "application/merge-patch+json",
+            "json": "application/json-patch+json",
+            "strategic": "application/strategic-merge-patch+json",
+            "apply": "application/apply-patch+yaml",
+        }[patch_type]
+        payload = body if isinstance(body, (bytes, str)) else json.dumps(body)
+        return self.request("PATCH", self.path(api_version, kind, namespace, name, subresource), body=payload,
+                            query=query, content_type=content_type)
+
+    def watch(self, api_version, kind, namespace=None, name=None, resource_version=None, timeout=60):
+        """Yield ``(type, object)`` events; ends when the server closes the watch or ``timeout`` passes."""
+        query = {"watch": "true", "timeoutSeconds": str(max(1, int(timeout)))}
+        if name:
+            query["fieldSelector"] = "metadata.name=%s" % name
+        if resource_version:
+            query["resourceVersion"] = resource_version
+            query["allowWatchBookmarks"] = "true"
+        resp = self.request("GET", self.path(api_version, kind, namespace), query=query, stream=True,
+                            timeout=timeout + 5)
+        buf = b""
+        try:
+            for chunk in resp.stream(4096, decode_content=True):
+                buf += chunk
+                while b"\n" in buf:
+                    line, buf = buf.split(b"\n", 1)
+                    if line.strip():
+                        event = json.loads(line)
+                        yield event.get("type"), event.get("object", {})
+        except (Urllib3HTTPError, OSError) as exc:
+            raise ApiError("watch %s %s: connection lost: %s" % (kind, name or "", exc)) from exc
+        finally:
+            resp.release_conn()
+
+
+def _api_error(method, path, exc):
+    body = None
+    message = exc.reason or ""
+    try:
+        body = json.loads(exc.body) if exc.body else None
+        if isinstance(body, dict) and body.get("message"):
+            message = body["message"]
+    except (TypeError, ValueError):
+        pass
+    return ApiError("%s %s: %s %s" % (method, path, exc.status, message), exc.status or 0, exc.reason, body)
