@@ -1,11 +1,11 @@
 # -*- coding: utf-8 -*-
 # Copyright: supertodo.platform contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Filters of the verify role: the environment report built from live objects.
+"""Filters of the verify role (roles/verify): the environment report built from live objects.
 
-``supertodo_verify_live(objects, names)`` reduces the objects read with kubernetes.core.k8s_info to one fact per
-row of the current setup's comparison table; ``supertodo_verify_report(live, wanted, ...)`` puts it next to what the
-inventory wants, marks drift and adds the readiness verdict; ``supertodo_verify_table`` / ``supertodo_verify_markdown``
+``supertodo.platform.verify_live(objects, names)`` reduces the objects read with kubernetes.core.k8s_info to one fact per
+row of the current setup's comparison table; ``supertodo.platform.verify_report(live, wanted, ...)`` puts it next to what the
+inventory wants, marks drift and adds the readiness verdict; ``verify_table`` / ``verify_markdown``
 format it. Both sides of a row are formatted by the same function, and drift compares normalised values
 (quantities as numbers, log levels case-folded, host lists sorted), so ``1000m`` and ``1`` are not drift.
 """
@@ -504,8 +504,8 @@ class FilterModule:
 
     def filters(self):
         return {
-            "supertodo_verify_live": live_facts,
-            "supertodo_verify_report": build_report,
-            "supertodo_verify_table": text_table,
-            "supertodo_verify_markdown": markdown,
+            "verify_live": live_facts,
+            "verify_report": build_report,
+            "verify_table": text_table,
+            "verify_markdown": markdown,
         }

@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: supertodo.platform contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The verify role's report logic (roles/verify/filter_plugins/verify_report.py) on object fixtures.
+"""The verify role's report logic (plugins/filter/verify_report.py) on object fixtures.
 
 The objects are shaped like what kubernetes.core.k8s_info returns; the live-cluster tests are in
 tests/integration/verify/.
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-PLUGIN = Path(__file__).resolve().parents[3] / "roles" / "verify" / "filter_plugins" / "verify_report.py"
+PLUGIN = Path(__file__).resolve().parents[4] / "plugins" / "filter" / "verify_report.py"
 _spec = importlib.util.spec_from_file_location("verify_report", PLUGIN)
 vr = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(vr)
