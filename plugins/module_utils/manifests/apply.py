@@ -1,0 +1,150 @@
+# -*- coding: utf-8 -*-
+# Copyright: supertodo.platform contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Server-side apply of the manifest entries, with change detection and prune detection.
+
+Per object: one GET (the state before, for ``changed`` and the diff) and one PATCH
+``application/apply-patch+yaml`` with ``fieldManager`` and ``force=true`` (``dryRun=All`` in check mode): two
+requests for a no-op. ``changed`` compares the resourceVersion before and after (a no-op apply writes nothing
+and keeps it); in check mode, where the server returns the would-be object without storing it, it compares the
+object without its bookkeeping metadata.
+
+Prune detection: an API server whose schema lacks a field (Kubernetes 1.20 for newer fields, a CRD older than the
+manifest) drops the field and answers 200. Every field path that was sent with a non-empty value and is absent
+from the answer is reported; values are not compared, so defaulting and quantity/int normalisation do not count.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+
+from ansible_collections.supertodo.platform.plugins.module_utils.kube.errors import ApiError
+from ansible_collections.supertodo.platform.plugins.module_utils.manifests.errors import ApplyFailed, FieldsPruned
+from ansible_collections.supertodo.platform.plugins.module_utils.manifests.objects import order, redact, ref
+
+_BOOKKEEPING = ("resourceVersion", "generation", "managedFields", "creationTimestamp", "uid", "selfLink")
+# list items are matched by the first of these keys both sides have, else by position
+_MERGE_KEYS = ("name", "containerPort", "port", "type", "key", "ip", "topologyKey", "mountPath", "devicePath")
+
+
+def _empty(value):
+    return value is None or value == {} or value == [] or value == ""
+
+
+def _fmt(path):
+    out = ""
+    for p in path:
+        out += "[%s]" % p if isinstance(p, (int,)) or (isinstance(p, str) and p.startswith("=")) else \
+            (".%s" % p if out else p)
+    return out
+
+
+def _match(item, candidates, index):
+    if isinstance(item, dict):
+        for key in _MERGE_KEYS:
+            if key in item and not isinstance(item[key], (dict, list)):
+                for cand in candidates:
+                    if isinstance(cand, dict) and cand.get(key) == item[key]:
+                        return cand, "=%s=%s" % (key, item[key])
+                return None, "=%s=%s" % (key, item[key])
+    if index < len(candidates):
+        return candidates[index], index
+    return None, index
+
+
+def dropped_fields(sent, kept, path=()):
+    """Field paths present (non-empty) in ``sent`` and missing from ``kept``."""
+    found = []
+    if isinstance(sent, dict) and isinstance(kept, dict):
+        for key, val in sent.items():
+            if _empty(val):
+                continue
+            if key not in kept:
+                found.append(_fmt(path + (key,)))
+            else:
+                found.extend(dropped_fields(val, kept[key], path + (key,)))
+    elif isinstance(sent, list) and isinstance(kept, list):
+        for i, item in enumerate(sent):
+            if _empty(item):
+                continue
+            other, label = _match(item, kept, i)
+            if other is None:
+                found.append(_fmt(path + (label,)))
+            else:
+                found.extend(dropped_fields(item, other, path + (label,)))
+    return found
+
+
+def comparable(obj):
+    """The object without server bookkeeping, for check-mode comparison."""
+    if obj is None:
+        return None
+    out = copy.deepcopy(obj)
+    meta = out.get("metadata") or {}
+    for key in _BOOKKEEPING:
+        meta.pop(key, None)
+    out.pop("status", None)
+    return out
+
+
+class Applier:
+    """Applies ordered entries through a ``KubeClient``-like object (``get`` and ``patch``)."""
+
+    def __init__(self, client, field_manager, check_mode=False, force=True):
+        self.client = client
+        self.field_manager = field_manager
+        self.check_mode = check_mode
+        self.force = force
+
+    def apply_object(self, obj):
+        """Returns a result dict: ref, changed, action, before/after (redacted)."""
+        meta = obj["metadata"]
+        name, namespace = meta["name"], meta.get("namespace")
+        label = ref(obj)
+        before = None
+        try:
+            before = self.client.get(obj["apiVersion"], obj["kind"], name, namespace)
+            query = {"fieldManager": self.field_manager}
+            if self.force:
+                query["force"] = "true"
+            if self.check_mode:
+                query["dryRun"] = "All"
+            after = self.client.patch(obj["apiVersion"], obj["kind"], name, namespace, json.dumps(obj),
+                                      patch_type="apply", query=query)
+        except ApiError as exc:
+            if self.check_mode and exc.status == 404 and before is None:
+                # dry-run of an object whose namespace (or CRD) is itself only being created in this run
+                return self._predicted(obj, label)
+            raise ApplyFailed("%s: server-side apply failed: %s" % (label, exc)) from exc
+        pruned = dropped_fields({k: v for k, v in obj.items() if k not in ("apiVersion", "kind")}, after)
+        if pruned:
+            raise FieldsPruned(label, pruned)
+        if before is None:
+            changed, action = True, "create"
+        elif self.check_mode:
+            changed = comparable(before) != comparable(after)
+            action = "update" if changed else "unchanged"
+        else:
+            changed = (before.get("metadata") or {}).get("resourceVersion") != \
+                (after.get("metadata") or {}).get("resourceVersion")
+            action = "update" if changed else "unchanged"
+        return {
+            "ref": label, "kind": obj["kind"], "name": name, "namespace": namespace, "changed": changed,
+            "action": action,
+            "resource_version": (after.get("metadata") or {}).get("resourceVersion"),
+            "before": redact(comparable(before)), "after": redact(comparable(after)),
+        }
+
+    def _predicted(self, obj, label):
+        meta = obj["metadata"]
+        return {"ref": label, "kind": obj["kind"], "name": meta["name"], "namespace": meta.get("namespace"),
+                "changed": True, "action": "create", "resource_version": None, "before": None,
+                "after": redact(obj)}
+
+    def apply(self, entries):
+        """Apply every entry in kind order; stops at the first failure (earlier objects stay applied)."""
+        results = []
+        for entry in order(entries):
+            results.append(self.apply_object(entry["object"]))
+        return results

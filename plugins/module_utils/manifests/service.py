@@ -1,0 +1,73 @@
+# -*- coding: utf-8 -*-
+# Copyright: supertodo.platform contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What the manifest modules do, apart from Ansible plumbing: validate, then apply or render."""
+
+from __future__ import annotations
+
+from ansible_collections.supertodo.platform.plugins.module_utils.kube.client import KubeClient
+from ansible_collections.supertodo.platform.plugins.module_utils.manifests.apply import Applier
+from ansible_collections.supertodo.platform.plugins.module_utils.manifests.errors import ManifestInvalid
+from ansible_collections.supertodo.platform.plugins.module_utils.manifests.objects import (
+    is_secret,
+    secret_values,
+    validate_entries,
+)
+from ansible_collections.supertodo.platform.plugins.module_utils.manifests.render import Renderer
+from ansible_collections.supertodo.platform.plugins.module_utils.manifests.validate import Validator
+
+
+def protect_secrets(module):
+    """Register every Secret value of the entries as a no_log value, before anything can be printed."""
+    for entry in module.params.get("manifests") or []:
+        if isinstance(entry, dict) and isinstance(entry.get("object"), dict) and is_secret(entry):
+            module.no_log_values.update(secret_values(entry["object"]))
+
+
+def validate(params):
+    entries = params["manifests"]
+    problems = validate_entries(entries)
+    if not problems:
+        problems = Validator(params.get("schema_dir"), params.get("charts"),
+                             params.get("kubernetes_version") or "1.30.0").problems(entries)
+    if problems:
+        raise ManifestInvalid(problems)
+    return entries
+
+
+def _yaml(obj):
+    import yaml
+    return yaml.safe_dump(obj, default_flow_style=False, sort_keys=True) if obj is not None else ""
+
+
+def apply_manifests(params, check_mode=False, diff=False, client=None):
+    entries = validate(params)
+    client = client or KubeClient(params)
+    applier = Applier(client, params.get("field_manager") or "supertodo.platform", check_mode=check_mode)
+    results = applier.apply(entries)
+    counts = {"create": 0, "update": 0, "unchanged": 0}
+    for res in results:
+        counts[res["action"]] += 1
+    out = {
+        "changed": any(r["changed"] for r in results),
+        "objects": [{k: r[k] for k in ("ref", "action", "changed", "resource_version")} for r in results],
+        "counts": counts,
+        "requests": getattr(client, "requests", 0),
+    }
+    if diff:
+        out["diff"] = [{"before_header": r["ref"], "after_header": r["ref"],
+                        "before": _yaml(r["before"]), "after": _yaml(r["after"])}
+                       for r in results if r["changed"]]
+    return out
+
+
+def render_manifests(params, check_mode=False, diff=False):
+    entries = validate(params)
+    renderer = Renderer(params["dest"], check_mode=check_mode)
+    copies = {src: dest for dest, src in (params.get("copies") or {}).items()}
+    files = renderer.render(entries, copies)
+    out = {"changed": bool(files), "files": files, "dest": renderer.root,
+           "skipped_secrets": sum(1 for e in entries if is_secret(e))}
+    if diff:
+        out["diff"] = renderer.diffs
+    return out

@@ -1,0 +1,127 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: supertodo.platform contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: manifest_apply
+short_description: Validate and server-side apply every manifest entry of an environment in one step
+version_added: "0.1.0"
+description:
+  - Takes the C(__supertodo_manifests) entries (see docs/architecture.md) produced by the roles.
+  - Validates every object before anything is sent; when one is invalid nothing is applied. Built-in kinds are
+    checked with kubernetes-validate in strict mode at O(kubernetes_version), custom resources against the
+    C(openAPIV3Schema) of the CRDs in O(schema_dir)C(/crds) (including fields the schema does not declare), and
+    HelmRelease C(spec.values) against the chart's C(values.schema.json).
+  - Applies the objects in dependency order of kind with server-side apply (C(application/apply-patch+yaml),
+    field manager O(field_manager), conflicts forced). A no-op costs two API requests per object.
+  - Fails, naming the object and the field path, when the API server silently dropped a field it was sent
+    (Kubernetes 1.20 and CRDs that lack a field prune unknown fields instead of refusing them).
+  - Secret values are added to the module's no_log values at run time and Secret data is redacted from the
+    results and the diff.
+author:
+  - supertodo.platform contributors
+extends_documentation_fragment:
+  - supertodo.platform.connection
+attributes:
+  check_mode:
+    support: full
+    details: Server-side dry-run (C(dryRun=All)); nothing is stored, resourceVersions stay the same.
+  diff_mode:
+    support: full
+    details: Before and after of each changed object, Secret data redacted.
+options:
+  manifests:
+    description:
+      - The manifest entries, each a dict with C(object), C(path) and optionally C(secret).
+    type: list
+    elements: dict
+    required: true
+  schema_dir:
+    description:
+      - Directory with C(crds/) (upstream CRDs) and C(chart-values/<chart>/) (chart values and schemas).
+      - Defaults to E(SUPERTODO_SCHEMA_DIR).
+    type: path
+  charts:
+    description:
+      - Chart name to chart directory (holding C(values.yaml) and C(values.schema.json)) for charts that are
+        not under O(schema_dir)C(/chart-values), such as this collection's own chart.
+    type: dict
+    default: {}
+  kubernetes_version:
+    description: Kubernetes version whose schemas validate built-in kinds.
+    type: str
+    default: "1.30.0"
+  field_manager:
+    description: The server-side apply field manager.
+    type: str
+    default: supertodo.platform
+"""
+
+EXAMPLES = r"""
+- name: Apply everything the roles produced
+  supertodo.platform.manifest_apply:
+    manifests: "{{ __supertodo_manifests }}"
+    schema_dir: "{{ supertodo_schema_dir }}"
+    charts:
+      super-todo: "{{ playbook_dir }}/../charts/super-todo"
+    kubeconfig: "{{ supertodo_kubeconfig }}"
+    field_manager: supertodo.platform
+"""
+
+RETURN = r"""
+objects:
+  description: One item per object, in the order applied.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - ref: Namespace staging
+      action: unchanged
+      changed: false
+      resource_version: "1234"
+counts:
+  description: Number of objects per action (create, update, unchanged).
+  returned: always
+  type: dict
+  sample: {create: 0, update: 1, unchanged: 17}
+requests:
+  description: API requests made (discovery included).
+  returned: always
+  type: int
+  sample: 38
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.supertodo.platform.plugins.module_utils.kube.args import CONNECTION_ARG_SPEC
+from ansible_collections.supertodo.platform.plugins.module_utils.kube.errors import SupertodoError
+from ansible_collections.supertodo.platform.plugins.module_utils.manifests.service import apply_manifests, protect_secrets
+
+
+def main():
+    argument_spec = dict(
+        manifests=dict(type="list", elements="dict", required=True),
+        schema_dir=dict(type="path"),
+        charts=dict(type="dict", default={}),
+        kubernetes_version=dict(type="str", default="1.30.0"),
+        field_manager=dict(type="str", default="supertodo.platform"),
+    )
+    argument_spec.update(CONNECTION_ARG_SPEC)
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    protect_secrets(module)
+    params = dict(module.params)
+    params["schema_dir"] = params["schema_dir"] or os.environ.get("SUPERTODO_SCHEMA_DIR")
+    try:
+        result = apply_manifests(params, check_mode=module.check_mode, diff=module._diff)
+    except SupertodoError as exc:
+        module.fail_json(msg=str(exc), **getattr(exc, "partial", {}))
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

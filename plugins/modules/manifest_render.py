@@ -1,0 +1,120 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: supertodo.platform contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: manifest_render
+short_description: Validate the manifest entries and write them as the GitOps tree Flux pulls
+version_added: "0.1.0"
+description:
+  - Takes the C(__supertodo_manifests) entries (see docs/architecture.md) and writes each non-Secret object to its
+    C(path) under O(dest); entries sharing a path become one multi-document YAML file, in kind order.
+  - Secret entries are never written.
+  - Validates every object first, as M(supertodo.platform.manifest_apply) does; nothing is written when one is
+    invalid.
+  - Copies the directories in O(copies) (the chart) and writes a C(kustomization.yaml) in every directory of the
+    tree listing what exists there, so C(kubectl kustomize) builds it. Rendering a second environment into the
+    same O(dest) adds its files; the shared ones are rewritten with the same bytes.
+  - Reports changed only when a file's bytes differ.
+author:
+  - supertodo.platform contributors
+attributes:
+  check_mode:
+    support: full
+    details: Computes the files and compares them with the disk; writes nothing.
+  diff_mode:
+    support: full
+    details: Old and new text of every file that differs.
+options:
+  manifests:
+    description: The manifest entries, each a dict with C(object), C(path) and optionally C(secret).
+    type: list
+    elements: dict
+    required: true
+  dest:
+    description: Root of the rendered tree (the current setup's C(flux-cd/)).
+    type: path
+    required: true
+  copies:
+    description: Directories copied into the tree, as a dict of destination (relative to O(dest)) to source.
+    type: dict
+    default: {}
+  schema_dir:
+    description: Directory with C(crds/) and C(chart-values/); defaults to E(SUPERTODO_SCHEMA_DIR).
+    type: path
+  charts:
+    description: Chart name to chart directory for charts not under O(schema_dir)C(/chart-values).
+    type: dict
+    default: {}
+  kubernetes_version:
+    description: Kubernetes version whose schemas validate built-in kinds.
+    type: str
+    default: "1.30.0"
+"""
+
+EXAMPLES = r"""
+- name: Write the flux-cd tree of this environment
+  supertodo.platform.manifest_render:
+    manifests: "{{ __supertodo_manifests }}"
+    dest: /srv/gitops/flux-cd
+    copies:
+      charts/super-todo: "{{ playbook_dir }}/../charts/super-todo"
+    schema_dir: "{{ supertodo_schema_dir }}"
+    charts:
+      super-todo: "{{ playbook_dir }}/../charts/super-todo"
+"""
+
+RETURN = r"""
+files:
+  description: Files of the tree that were written (or would be, in check mode), relative to O(dest).
+  returned: always
+  type: list
+  elements: str
+  sample: [apps/super-todo/staging/helmrelease.yaml, apps/super-todo/kustomization.yaml]
+dest:
+  description: The absolute root of the tree.
+  returned: always
+  type: str
+  sample: /srv/gitops/flux-cd
+skipped_secrets:
+  description: Number of Secret entries left out of the tree.
+  returned: always
+  type: int
+  sample: 3
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.supertodo.platform.plugins.module_utils.kube.errors import SupertodoError
+from ansible_collections.supertodo.platform.plugins.module_utils.manifests.service import protect_secrets, render_manifests
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            manifests=dict(type="list", elements="dict", required=True),
+            dest=dict(type="path", required=True),
+            copies=dict(type="dict", default={}),
+            schema_dir=dict(type="path"),
+            charts=dict(type="dict", default={}),
+            kubernetes_version=dict(type="str", default="1.30.0"),
+        ),
+        supports_check_mode=True,
+    )
+    protect_secrets(module)
+    params = dict(module.params)
+    params["schema_dir"] = params["schema_dir"] or os.environ.get("SUPERTODO_SCHEMA_DIR")
+    try:
+        result = render_manifests(params, check_mode=module.check_mode, diff=module._diff)
+    except SupertodoError as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
