@@ -211,3 +211,65 @@ def test_last_promotion_record_is_shown(kube, environment):
         assert _report(environment)["last_promotion"] == record
     finally:
         _kubectl(kube, "-n", ns, "delete", "configmap", "supertodo-promotions")
+
+
+def test_awx_bearer_token_credential_reaches_the_cluster(kube, environment, tmp_path):
+    """Under AWX the bearer-token credential sets K8S_AUTH_HOST/K8S_AUTH_API_KEY/K8S_AUTH_SSL_CA_CERT and no
+    kubeconfig: the report must work with a read-only service account token alone."""
+    import base64
+    import yaml
+
+    ns = environment["ns"]
+    rbac = [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "verify-reader", "namespace": ns}},
+        {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/service-account-token",
+         "metadata": {"name": "verify-reader-token", "namespace": ns,
+                      "annotations": {"kubernetes.io/service-account.name": "verify-reader"}}},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "%s-verify-reader" % ns},
+         "rules": [{"apiGroups": ["", "apps", "autoscaling", "networking.k8s.io", "helm.toolkit.fluxcd.io",
+                                  "postgresql.cnpg.io", "barmancloud.cnpg.io", "monitoring.coreos.com"],
+                    "resources": ["namespaces", "configmaps", "deployments", "horizontalpodautoscalers", "ingresses",
+                                  "networkpolicies", "helmreleases", "clusters", "scheduledbackups", "objectstores",
+                                  "servicemonitors", "podmonitors"],
+                    "verbs": ["get", "list"]}]},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": "%s-verify-reader" % ns},
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "%s-verify-reader" % ns},
+         "subjects": [{"kind": "ServiceAccount", "name": "verify-reader", "namespace": ns}]},
+    ]
+    manifest = tmp_path / "rbac.yaml"
+    manifest.write_text(yaml.safe_dump_all(rbac))
+    _kubectl(kube, "apply", "-f", str(manifest))
+    try:
+        start, token = time.monotonic(), None
+        while token is None:
+            secret = json.loads(_kubectl(kube, "-n", ns, "get", "secret", "verify-reader-token", "-o", "json"))
+            token = (secret.get("data") or {}).get("token")
+            if token is None:
+                if time.monotonic() - start > 30:
+                    pytest.skip("this cluster runs no service-account token controller")
+                kube.kubectl("-n", ns, "wait", "secret/verify-reader-token", "--for=jsonpath={.data.token}", "--timeout=2s")
+        config = yaml.safe_load(Path(kube.kubeconfig).read_text())
+        cluster = config["clusters"][0]["cluster"]
+        env_auth = {"K8S_AUTH_HOST": cluster["server"], "K8S_AUTH_API_KEY": base64.b64decode(token).decode()}
+        if cluster.get("certificate-authority-data"):
+            ca = tmp_path / "ca.crt"
+            ca.write_bytes(base64.b64decode(cluster["certificate-authority-data"]))
+            env_auth["K8S_AUTH_SSL_CA_CERT"] = str(ca)
+        elif cluster.get("certificate-authority"):
+            env_auth["K8S_AUTH_SSL_CA_CERT"] = cluster["certificate-authority"]
+        else:
+            env_auth["K8S_AUTH_VERIFY_SSL"] = "false"
+        env = _env(kube)
+        env.pop("KUBECONFIG", None)
+        env.update(env_auth)
+        proc = subprocess.run(
+            ["ansible-playbook", "-i", "inventories/staging", "playbooks/verify.yml",
+             "-e", "supertodo_namespace=%s" % ns, "-e", "verify_report_dir=%s" % (tmp_path / "report"),
+             "-e", "verify_promotion_namespace=%s" % ns, "-e", "@%s" % (FILES / "wanted.yml")],
+            cwd=str(REPO), env=env, capture_output=True, text=True, timeout=600, check=False)
+        assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+        report = json.loads((tmp_path / "report" / "staging.json").read_text())
+        assert report["ready"] is True and report["drift"] == []
+        assert env_auth["K8S_AUTH_API_KEY"] not in proc.stdout + proc.stderr
+    finally:
+        kube.kubectl("delete", "-f", str(manifest), "--ignore-not-found")
