@@ -1,0 +1,113 @@
+# -*- coding: utf-8 -*-
+# Copyright: supertodo.platform contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Server-side apply service: order, requests per object, changed from resourceVersions, check mode, prune detection."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.supertodo.platform.plugins.module_utils.manifests.apply import Applier, dropped_fields
+from ansible_collections.supertodo.platform.plugins.module_utils.manifests.errors import ApplyFailed, FieldsPruned
+from ansible_collections.supertodo.platform.plugins.module_utils.manifests.objects import (
+    REDACTED,
+    order,
+    redact,
+    secret_values,
+)
+from manifests_fakes import FakeKube, configmap, gitrepository, namespace, secret
+
+
+def _entries(*objs):
+    return [{"path": "f.yaml", "object": o} for o in objs]
+
+
+def test_order_follows_the_kind_list_and_is_stable():
+    objs = [gitrepository(), configmap("b"), secret(), namespace(), configmap("a"),
+            {"apiVersion": "x.io/v1", "kind": "Unknown", "metadata": {"name": "u"}}]
+    kinds = [(e["object"]["kind"], e["object"]["metadata"]["name"]) for e in order(_entries(*objs))]
+    assert kinds == [("Namespace", "demo"), ("Secret", "s"), ("ConfigMap", "b"), ("ConfigMap", "a"),
+                     ("GitRepository", "flux-system"), ("Unknown", "u")]
+
+
+def test_first_apply_creates_second_is_a_noop_with_two_requests_per_object():
+    kube = FakeKube()
+    applier = Applier(kube, "supertodo.platform")
+    first = applier.apply(_entries(configmap(), namespace()))
+    assert [r["action"] for r in first] == ["create", "create"]
+    assert all(c[3]["fieldManager"] == "supertodo.platform" and c[3]["force"] == "true"
+               for c in kube.calls if c[0] == "PATCH")
+    kube.requests = 0
+    second = applier.apply(_entries(configmap(), namespace()))
+    assert [r["action"] for r in second] == ["unchanged", "unchanged"]
+    assert not any(r["changed"] for r in second)
+    assert kube.requests == 4
+
+
+def test_update_is_changed_only_when_the_resource_version_moves():
+    kube = FakeKube()
+    Applier(kube, "m").apply(_entries(configmap()))
+    res = Applier(kube, "m").apply(_entries(configmap(data={"a": "2"})))
+    assert res[0]["action"] == "update" and res[0]["changed"]
+    assert res[0]["before"]["data"] == {"a": "1"} and res[0]["after"]["data"] == {"a": "2"}
+
+
+def test_check_mode_uses_dry_run_and_stores_nothing():
+    kube = FakeKube()
+    Applier(kube, "m").apply(_entries(configmap()))
+    rv = kube.store[("v1", "ConfigMap", "demo", "cfg")]["metadata"]["resourceVersion"]
+    res = Applier(kube, "m", check_mode=True).apply(_entries(configmap(data={"a": "3"}), configmap("new")))
+    assert [r["action"] for r in res] == ["update", "create"]
+    assert all(c[3].get("dryRun") == "All" for c in kube.calls[-4:] if c[0] == "PATCH")
+    assert kube.store[("v1", "ConfigMap", "demo", "cfg")]["metadata"]["resourceVersion"] == rv
+    assert ("v1", "ConfigMap", "demo", "new") not in kube.store
+    same = Applier(kube, "m", check_mode=True).apply(_entries(configmap()))
+    assert same[0]["action"] == "unchanged"
+
+
+def test_check_mode_predicts_objects_of_a_namespace_not_yet_created():
+    kube = FakeKube(missing_namespaces=True)
+    res = Applier(kube, "m", check_mode=True).apply(_entries(namespace(), configmap()))
+    assert [r["action"] for r in res] == ["create", "create"]
+    with pytest.raises(ApplyFailed, match="ConfigMap demo/cfg: server-side apply failed"):
+        Applier(FakeKube(missing_namespaces=True), "m").apply(_entries(configmap()))
+
+
+def test_pruned_field_fails_naming_object_and_field():
+    kube = FakeKube(drop=["spec.ref"])
+    with pytest.raises(FieldsPruned) as err:
+        Applier(kube, "m").apply(_entries(gitrepository()))
+    assert "GitRepository flux-system/flux-system" in str(err.value)
+    assert "spec.ref" in str(err.value)
+
+
+def test_dropped_fields_ignores_defaults_normalisation_and_empty_values():
+    sent = {"spec": {"replicas": 1, "cpu": "1000m", "port": "80", "empty": {}, "none": None, "list": [],
+                     "containers": [{"name": "a", "image": "x", "ports": [{"containerPort": 80}]}]}}
+    kept = {"spec": {"replicas": 1, "cpu": "1", "port": 80, "defaulted": True,
+                     "containers": [{"name": "a", "image": "x", "imagePullPolicy": "Always",
+                                     "ports": [{"containerPort": 80, "protocol": "TCP"}]}]}}
+    assert dropped_fields(sent, kept) == []
+    kept["spec"]["containers"][0].pop("image")
+    kept["spec"]["containers"][0]["ports"] = []
+    assert dropped_fields(sent, kept) == ["spec.containers[=name=a].image",
+                                          "spec.containers[=name=a].ports[=containerPort=80]"]
+
+
+def test_list_items_matched_by_key_not_position():
+    sent = {"rules": [{"name": "b", "x": 1}]}
+    kept = {"rules": [{"name": "a"}, {"name": "b", "x": 1}]}
+    assert dropped_fields(sent, kept) == []
+
+
+def test_secret_values_and_redaction():
+    obj = secret(password="c2VjcmV0LXZhbHVlLTEyMzQ1Njc4OTA=")
+    obj["data"]["username"] = "YXBw"
+    obj["stringData"] = {"token": "plain-token-value"}
+    values = secret_values(obj)
+    assert {"secret-value-1234567890", "c2VjcmV0LXZhbHVlLTEyMzQ1Njc4OTA=", "plain-token-value"} <= values
+    assert "app" not in values and "YXBw" not in values
+    red = redact(obj)
+    assert red["data"] == {"password": REDACTED, "username": REDACTED}
+    assert red["stringData"] == {"token": REDACTED}
+    assert obj["data"]["password"] != REDACTED

@@ -1,0 +1,108 @@
+# -*- coding: utf-8 -*-
+# Copyright: supertodo.platform contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Offline validation: kubernetes-validate strict, CRD schemas (served versions, undeclared fields), chart values."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.supertodo.platform.plugins.module_utils.manifests.validate import Validator, undeclared_fields
+from manifests_fakes import CHART_DIR, configmap, gitrepository, helmrelease, namespace, schema_dir_or_skip
+
+
+@pytest.fixture(scope="module")
+def validator():
+    return Validator(schema_dir_or_skip(), {"super-todo": CHART_DIR})
+
+
+def _problems(validator, obj):
+    return validator.problems([{"path": "x.yaml", "object": obj}])
+
+
+def test_valid_builtin_and_custom_objects_pass(validator):
+    assert _problems(validator, namespace()) == []
+    assert _problems(validator, configmap()) == []
+    assert _problems(validator, gitrepository()) == []
+
+
+def test_builtin_unknown_field_is_refused_in_strict_mode(validator):
+    obj = configmap()
+    obj["spec"] = {"foo": 1}
+    problems = _problems(validator, obj)
+    assert len(problems) == 1 and "ConfigMap demo/cfg" in problems[0] and "spec" in problems[0]
+
+
+def test_builtin_wrong_type_names_the_field(validator):
+    obj = {"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "q", "namespace": "demo"},
+           "spec": {"hard": "lots"}}
+    problems = _problems(validator, obj)
+    assert problems and "spec.hard" in problems[0]
+
+
+def test_kind_not_in_current_kubernetes_is_refused(validator):
+    obj = {"apiVersion": "policy/v1beta1", "kind": "PodDisruptionBudget", "metadata": {"name": "p", "namespace": "d"},
+           "spec": {"minAvailable": 1}}
+    assert "is not a Kubernetes" in _problems(validator, obj)[0]
+
+
+def test_crd_unknown_field_is_reported_with_its_path(validator):
+    problems = _problems(validator, gitrepository(ref={"branch": "main", "brunch": "x"}))
+    assert len(problems) == 1
+    assert "spec.ref.brunch" in problems[0] and "not declared" in problems[0]
+
+
+def test_crd_required_field_and_type(validator):
+    obj = gitrepository()
+    del obj["spec"]["url"]
+    obj["spec"]["interval"] = 5
+    text = "\n".join(_problems(validator, obj))
+    assert "'url' is a required property" in text
+    assert "spec.interval" in text
+
+
+def test_unserved_api_version_is_refused(validator):
+    obj = gitrepository()
+    obj["apiVersion"] = "source.toolkit.fluxcd.io/v1beta2"
+    assert "not served" in _problems(validator, obj)[0]
+
+
+def test_unknown_custom_group_is_refused(validator):
+    obj = {"apiVersion": "example.io/v1", "kind": "Widget", "metadata": {"name": "w"}}
+    assert "no CRD" in _problems(validator, obj)[0]
+
+
+def test_helmrelease_values_checked_against_our_chart_schema(validator):
+    good = helmrelease(values={"image": {"repository": "r", "tag": "v1"},
+                               "database": {"host": "h", "port": 5432, "name": "n", "existingSecret": "pg"},
+                               "redis": {"host": "r", "port": 6379, "existingSecret": "rd"}})
+    assert _problems(validator, good) == []
+    bad = helmrelease(values={"image": {"repository": "r", "tag": "v1"}, "replicaCount": "two",
+                              "database": {"host": "h", "port": 5432, "name": "n", "existingSecret": "pg",
+                                           "password": "x"},
+                              "redis": {"host": "r", "port": 6379, "existingSecret": "rd"}})
+    text = "\n".join(_problems(validator, bad))
+    assert "spec.values.replicaCount" in text
+    assert "spec.values.database" in text and "password" in text
+
+
+def test_helmrelease_values_checked_against_upstream_chart_schema(validator):
+    bad = helmrelease(chart="redis", values={"auth": {"enabled": "yes"}})
+    text = "\n".join(_problems(validator, bad))
+    assert "spec.values.auth.enabled" in text and "chart redis" in text
+    assert _problems(validator, helmrelease(chart="redis", values={"auth": {"enabled": True}})) == []
+
+
+def test_chart_without_schema_is_not_checked(validator):
+    assert _problems(validator, helmrelease(chart="redis-cluster", values={"anything": 1})) == []
+
+
+def test_undeclared_fields_walk():
+    schema = {"type": "object", "properties": {
+        "a": {"type": "object", "properties": {"b": {"type": "string"}}},
+        "m": {"type": "object", "additionalProperties": {"type": "object", "properties": {"x": {"type": "integer"}}}},
+        "free": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+        "l": {"type": "array", "items": {"type": "object", "properties": {"n": {"type": "string"}}}},
+    }}
+    value = {"a": {"b": "1", "c": 2}, "m": {"k": {"x": 1, "y": 2}}, "free": {"z": 1}, "l": [{"n": "a"}, {"q": 1}]}
+    assert sorted(undeclared_fields(value, schema)) == ["a.c", "l[1].q", "m.k.y"]
