@@ -444,7 +444,7 @@ def parse_promotion(configmap):
 
 def text_table(report):
     """The report as fixed-width text lines (for the task output)."""
-    header = ("Feature", "Inventory wants", "Live", "")
+    header = ("Feature", "Inventory wants", "Live", "Drift")
     lines_data = [header] + [(r["feature"], r["wanted"], r["live"], "DRIFT" if r["drift"] else "") for r in report["rows"]]
     widths = [max(len(str(line[i])) for line in lines_data) for i in range(4)]
     fmt = "  ".join("%%-%ds" % w for w in widths)
