@@ -1,0 +1,232 @@
+# -*- coding: utf-8 -*-
+# Copyright: supertodo.platform contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Both inventories without a cluster: render, kustomize, helm lint/template, production refusals, no secret leaks.
+
+Runs the real playbooks (playbooks/render.yml, playbooks/site.yml), kubectl kustomize and helm.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[3]
+SEEDS = ["staging-dev-password-123", "staging-dev-redis-123", "production-secure-password-change-me-789",
+         "production-secure-redis-password-change-me"]
+GOOD = {
+    "SUPERTODO_POSTGRES_SUPERUSER_PASSWORD": "Xq7vN2pL9sK4mW8rT3yB6cF1",
+    "SUPERTODO_POSTGRES_APP_PASSWORD": "Hd5jR8wQ2nV7kZ4xM9pL3sT6",
+    "SUPERTODO_REDIS_PASSWORD": "Bc4nM7qW2eR9tY5uI8oP3aS6",
+}
+
+
+def _env(extra=None):
+    env = dict(os.environ)
+    env["ANSIBLE_CONFIG"] = str(REPO / "ansible.cfg")
+    env["PATH"] = "%s:%s" % (REPO / ".venv" / "bin", env.get("PATH", ""))
+    env["ANSIBLE_NOCOLOR"] = "1"
+    for key in list(env):
+        if key.startswith("SUPERTODO_") and key != "SUPERTODO_SCHEMA_DIR":
+            env.pop(key)
+    env.update(extra or {})
+    return env
+
+
+def playbook(env_name, playbook_name, *args, extra_env=None):
+    return subprocess.run(
+        ["ansible-playbook", "-i", "inventories/%s" % env_name, "playbooks/%s" % playbook_name, *args],
+        cwd=str(REPO), env=_env(extra_env), capture_output=True, text=True, timeout=600, check=False)
+
+
+def _ok(proc):
+    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-2000:]
+    return proc
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory):
+    root = tmp_path_factory.mktemp("flux-cd")
+    for env in ("staging", "production"):
+        _ok(playbook(env, "render.yml", "-e", "supertodo_render_dir=%s" % root, extra_env=GOOD))
+    return root
+
+
+def _docs(path):
+    return [d for d in yaml.safe_load_all(path.read_text()) if d]
+
+
+def test_tree_has_the_current_setup_layout(tree):
+    for rel in ("namespaces/kustomization.yaml", "namespaces/staging-namespace.yaml",
+                "namespaces/production-namespace.yaml", "apps/super-todo/staging/helmrelease.yaml",
+                "apps/super-todo/production/helmrelease.yaml", "clusters/my-cluster/kustomization.yaml",
+                "clusters/my-cluster/super-todo-helmchart.yaml", "charts/super-todo/Chart.yaml",
+                "charts/super-todo/values.schema.json", "kustomization.yaml"):
+        assert (tree / rel).is_file(), rel
+
+
+def test_second_render_reports_no_change(tree):
+    proc = _ok(playbook("staging", "render.yml", "-e", "supertodo_render_dir=%s" % tree))
+    assert "changed=0" in proc.stdout
+
+
+def test_kustomize_builds_the_whole_tree(tree):
+    out = subprocess.run(["kubectl", "kustomize", str(tree)], capture_output=True, text=True, check=True,
+                         env=_env()).stdout
+    objs = [d for d in yaml.safe_load_all(out) if d]
+    refs = {(o["kind"], o["metadata"].get("namespace", ""), o["metadata"]["name"]) for o in objs}
+    assert ("Namespace", "", "staging") in refs and ("Namespace", "", "production") in refs
+    assert ("HelmRelease", "staging", "super-todo") in refs and ("HelmRelease", "production", "super-todo") in refs
+    assert ("GitRepository", "flux-system", "flux-system") in refs
+    assert not [o for o in objs if o["kind"] == "Secret"]
+    versions = {o["kind"]: o["apiVersion"] for o in objs}
+    assert versions["HelmRelease"] == "helm.toolkit.fluxcd.io/v2"
+    assert versions["GitRepository"] == "source.toolkit.fluxcd.io/v1"
+    assert versions["Kustomization"] == "kustomize.toolkit.fluxcd.io/v1"
+
+
+def test_rendered_objects_validate_offline(tree):
+    import sys
+    sys.path.insert(0, str(REPO / ".collections"))
+    from ansible_collections.supertodo.platform.plugins.module_utils.manifests.validate import Validator
+    schema_dir = os.environ.get("SUPERTODO_SCHEMA_DIR") or str(REPO.parent / "shared" / "schemas")
+    validator = Validator(schema_dir, {"super-todo": str(REPO / "charts" / "super-todo")})
+    entries = []
+    for path in tree.rglob("*.yaml"):
+        if "charts" in path.relative_to(tree).parts or path.name == "kustomization.yaml":
+            continue
+        entries += [{"path": str(path), "object": d} for d in _docs(path)]
+    assert len(entries) > 20
+    assert validator.problems(entries) == []
+
+
+def _values(tree, env):
+    return _docs(tree / ("apps/super-todo/%s/helmrelease.yaml" % env))[0]["spec"]["values"]
+
+
+def test_helmrelease_values_are_the_current_setup_figures(tree):
+    stg, prd = _values(tree, "staging"), _values(tree, "production")
+    assert stg["replicaCount"] == 1 and stg["app"] == {"logLevel": "DEBUG", "nodeEnv": "staging", "extraConfig": {}}
+    assert stg["ingress"]["host"] == "app.staging.local" and stg["resources"] == {}
+    assert not stg["autoscaling"]["enabled"] and not stg["podDisruptionBudget"]["enabled"]
+    assert prd["ingress"]["host"] == "app.staging" and prd["ingress"]["forceHttps"] is True
+    assert prd["resources"] == {"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"cpu": "1000m", "memory": "1Gi"}}
+    assert prd["autoscaling"] == {"enabled": True, "minReplicas": 2, "maxReplicas": 5, "targetCPUUtilizationPercentage": 80,
+                                  "targetMemoryUtilizationPercentage": 80, "scaleDownStabilizationSeconds": 300}
+    assert prd["podDisruptionBudget"] == {"enabled": True, "minAvailable": 2}
+    assert prd["probes"]["initialDelaySeconds"] == 30 and prd["app"]["logLevel"] == "WARN"
+    assert prd["antiAffinity"]["required"] and prd["topologySpread"]["enabled"]
+    assert prd["database"]["existingSecret"] == "postgres-production-app"
+    assert prd["redis"]["existingSecret"] == "redis-production-auth"
+
+
+@pytest.mark.parametrize("env", ["staging", "production"])
+def test_helm_lint_and_template_with_each_environment(tree, env, tmp_path):
+    values = tmp_path / "values.yaml"
+    values.write_text(yaml.safe_dump(_values(tree, env)))
+    chart = str(REPO / "charts" / "super-todo")
+    lint = subprocess.run(["helm", "lint", chart, "-f", str(values)], capture_output=True, text=True, env=_env())
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    for kube_version, hpa, pdb in (("1.30.0", "autoscaling/v2", "policy/v1"),
+                                   ("1.20.2", "autoscaling/v2beta2", "policy/v1beta1")):
+        out = subprocess.run(["helm", "template", "super-todo", chart, "-n", env, "-f", str(values),
+                              "--kube-version", kube_version], capture_output=True, text=True, env=_env(), check=True)
+        objs = {d["kind"]: d for d in yaml.safe_load_all(out.stdout) if d}
+        deploy = objs["Deployment"]["spec"]["template"]["spec"]
+        env_vars = {e["name"]: e for e in deploy["containers"][0]["env"]}
+        assert env_vars["DATABASE_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "postgres-%s-app" % env
+        assert env_vars["REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "redis-%s-auth" % env
+        assert objs["Service"]["spec"]["ports"][0]["port"] == 80
+        assert objs["Ingress"]["spec"]["tls"]
+        if env == "production":
+            assert objs["HorizontalPodAutoscaler"]["apiVersion"] == hpa
+            assert objs["PodDisruptionBudget"]["apiVersion"] == pdb
+            assert objs["HorizontalPodAutoscaler"]["spec"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"] == 300
+            assert "podAntiAffinity" in deploy["affinity"] and deploy["topologySpreadConstraints"]
+            assert objs["ServiceMonitor"]["apiVersion"] == "monitoring.coreos.com/v1"
+            assert deploy["containers"][0]["readinessProbe"]["initialDelaySeconds"] == 30
+        else:
+            assert "HorizontalPodAutoscaler" not in objs and "PodDisruptionBudget" not in objs
+            assert objs["Deployment"]["spec"]["replicas"] == 1
+
+
+def test_strict_and_basic_network_policy_sets(tree):
+    prod = {d["metadata"]["name"]: d for d in _docs(tree / "namespaces/production-namespace.yaml")
+            if d["kind"] == "NetworkPolicy"}
+    stg = {d["metadata"]["name"]: d for d in _docs(tree / "namespaces/staging-namespace.yaml")
+           if d["kind"] == "NetworkPolicy"}
+    assert set(stg) == {"allow-same-namespace", "allow-from-ingress-controller"}
+    deny = prod["default-deny-all"]["spec"]
+    assert deny["podSelector"] == {} and deny["policyTypes"] == ["Ingress", "Egress"]
+    assert "ingress" not in deny and "egress" not in deny
+    assert {"allow-dns-egress", "allow-ingress-controller-to-app", "allow-app-to-postgres", "allow-postgres-from-app",
+            "allow-app-to-redis", "allow-redis-from-app", "allow-postgres-peers", "allow-redis-peers",
+            "allow-monitoring-scrapes"} <= set(prod)
+
+
+# -- production refusals (preflight fails before the delivery; no cluster is reached) ------------------------
+
+def _refused(extra_env, *args):
+    proc = playbook("production", "site.yml", *args, extra_env=extra_env)
+    assert proc.returncode != 0
+    assert "production refuses to converge" in proc.stdout, proc.stdout[-3000:]
+    assert "TASK [supertodo.platform.delivery" not in proc.stdout
+    return proc.stdout
+
+
+@pytest.mark.parametrize("variable,value,reason,override", [
+    ("SUPERTODO_REDIS_PASSWORD", "staging-dev-redis-123", "is a password written in plain text", "allow_seed_password"),
+    ("SUPERTODO_POSTGRES_APP_PASSWORD", "a-long-password-but-change-me-please", 'contains "change-me"',
+     "allow_change_me_password"),
+    ("SUPERTODO_POSTGRES_SUPERUSER_PASSWORD", "Sh0rtPw", "is shorter than 16", "allow_short_password"),
+    ("SUPERTODO_REDIS_PASSWORD", "", "is empty", "allow_empty_secret"),
+])
+def test_production_refuses_each_bad_secret(variable, value, reason, override):
+    env = dict(GOOD)
+    env[variable] = value
+    out = _refused(env, "-v")
+    var_name = variable.replace("SUPERTODO_", "secrets_").lower()
+    assert "%s %s" % (var_name, reason) in out
+    assert override in out
+    if value:
+        assert value not in out
+
+
+def test_production_refuses_the_latest_tag():
+    out = _refused(GOOD, "-e", "super_todo_image_tag=latest")
+    assert 'super_todo_image_tag is "latest"' in out and "allow_latest_image_tag" in out
+
+
+def test_an_override_lifts_its_refusal_with_a_warning(tmp_path):
+    extra = tmp_path / "overrides.yml"
+    extra.write_text(yaml.safe_dump({"super_todo_image_tag": "latest", "supertodo_overrides": [
+        {"name": "allow_latest_image_tag", "reason": "hotfix published only as latest"}]}))
+    proc = playbook("production", "render.yml", "-e", "@%s" % extra, "-e", "supertodo_render_dir=%s" % (tmp_path / "t"))
+    _ok(proc)
+    flat = " ".join(proc.stdout.split())
+    assert "[WARNING] production: super_todo_image_tag" in flat
+    assert "hotfix published only as latest" in flat
+
+
+def test_an_unknown_override_is_refused(tmp_path):
+    extra = tmp_path / "overrides.yml"
+    extra.write_text(yaml.safe_dump({"supertodo_overrides": [{"name": "allow_everything", "reason": "x"}]}))
+    proc = playbook("production", "render.yml", "-e", "@%s" % extra, "-e", "supertodo_render_dir=%s" % (tmp_path / "t"))
+    assert proc.returncode != 0 and "supertodo_overrides" in proc.stdout
+
+
+def test_no_secret_in_the_tree_or_render_output(tmp_path):
+    proc = _ok(playbook("production", "render.yml", "-vvv", "-e", "supertodo_render_dir=%s" % tmp_path,
+                        extra_env=GOOD))
+    blob = proc.stdout + proc.stderr
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            blob += path.read_text(errors="replace")
+    for value in list(GOOD.values()) + SEEDS:
+        assert value not in blob
