@@ -230,3 +230,71 @@ def test_no_secret_in_the_tree_or_render_output(tmp_path):
             blob += path.read_text(errors="replace")
     for value in list(GOOD.values()) + SEEDS:
         assert value not in blob
+
+
+def _flows(policies, ns):
+    """The flows of the strict set, as (description, allowed?) pairs, evaluated with the policies given."""
+    from netpol import External, Pod, allowed
+    spaces = {name: {"kubernetes.io/metadata.name": name}
+              for name in (ns, "ingress-nginx", "monitoring", "kube-system", "cnpg-system", "elsewhere")}
+    app = Pod(ns, {"app.kubernetes.io/name": "super-todo", "app.kubernetes.io/instance": "super-todo"})
+    pg = Pod(ns, {"cnpg.io/cluster": "postgres-%s" % ns, "cnpg.io/instanceName": "postgres-%s-1" % ns})
+    pg2 = Pod(ns, {"cnpg.io/cluster": "postgres-%s" % ns, "cnpg.io/instanceName": "postgres-%s-2" % ns})
+    redis = Pod(ns, {"app.kubernetes.io/instance": "redis-%s" % ns, "app.kubernetes.io/name": "redis-cluster"})
+    other = Pod(ns, {"app": "debug-shell"})
+    ingress = Pod("ingress-nginx", {"app.kubernetes.io/name": "ingress-nginx"})
+    prom = Pod("monitoring", {"app.kubernetes.io/name": "prometheus"})
+    dns = Pod("kube-system", {"k8s-app": "kube-dns"})
+    stranger = Pod("elsewhere", {"app": "x"})
+    internet = External("93.184.216.34")
+
+    def ok(src, dst, port, proto="TCP"):
+        return allowed(policies, src, dst, port, proto, spaces)
+
+    return {
+        "ingress controller -> app:3000": ok(ingress, app, 3000),
+        "app -> postgres:5432": ok(app, pg, 5432),
+        "app -> redis:6379": ok(app, redis, 6379),
+        "app -> redis:16379": ok(app, redis, 16379),
+        "postgres <-> postgres:5432": ok(pg, pg2, 5432) and ok(pg2, pg, 5432),
+        "redis <-> redis:16379": ok(redis, redis, 16379),
+        "app -> dns:53/UDP": ok(app, dns, 53, "UDP"),
+        "monitoring -> app:3000": ok(prom, app, 3000),
+        "monitoring -> postgres:9187": ok(prom, pg, 9187),
+        "monitoring -> redis:9121": ok(prom, redis, 9121),
+        # denied by default
+        "other namespace -> app:3000": ok(stranger, app, 3000),
+        "ingress controller -> postgres:5432": ok(ingress, pg, 5432),
+        "app -> postgres:8000": ok(app, pg, 8000),
+        "redis -> postgres:5432": ok(redis, pg, 5432),
+        "postgres -> app:3000": ok(pg, app, 3000),
+        "unlabelled pod -> postgres:5432": ok(other, pg, 5432),
+        "app -> internet:443": ok(app, internet, 443),
+        "unlabelled pod -> internet:443": ok(other, internet, 443),
+        "app -> dns:53 in another namespace": ok(app, stranger, 53, "UDP"),
+    }
+
+
+STRICT_ALLOWED = {"ingress controller -> app:3000", "app -> postgres:5432", "app -> redis:6379", "app -> redis:16379",
+                  "postgres <-> postgres:5432", "redis <-> redis:16379", "app -> dns:53/UDP",
+                  "monitoring -> app:3000", "monitoring -> postgres:9187", "monitoring -> redis:9121"}
+
+
+def test_strict_set_denies_by_default_and_allows_exactly_the_needed_flows(tree):
+    policies = [d for d in _docs(tree / "namespaces/production-namespace.yaml") if d["kind"] == "NetworkPolicy"]
+    flows = _flows(policies, "production")
+    assert {name for name, ok in flows.items() if ok} == STRICT_ALLOWED
+    # without the policies everything is open: the evaluator is not denying on its own
+    assert all(_flows([], "production").values())
+
+
+def test_basic_set_allows_the_namespace_and_the_ingress_controller_only(tree):
+    from netpol import Pod, allowed
+    policies = [d for d in _docs(tree / "namespaces/staging-namespace.yaml") if d["kind"] == "NetworkPolicy"]
+    spaces = {n: {"kubernetes.io/metadata.name": n} for n in ("staging", "ingress-nginx", "elsewhere")}
+    app = Pod("staging", {"app.kubernetes.io/name": "super-todo"})
+    pg = Pod("staging", {"cnpg.io/cluster": "postgres-staging"})
+    assert allowed(policies, app, pg, 5432, namespaces=spaces)
+    assert allowed(policies, Pod("ingress-nginx", {}), app, 3000, namespaces=spaces)
+    assert not allowed(policies, Pod("elsewhere", {}), app, 3000, namespaces=spaces)
+    assert not allowed(policies, Pod("elsewhere", {}), pg, 5432, namespaces=spaces)
