@@ -199,5 +199,18 @@ class Validator:
             obj = entry["object"]
             where = entry.get("path") or "(not rendered)"
             for problem in self.validate_object(obj):
-                out.append("%s (%s): %s" % (ref(obj), where, problem))
+                variable = source_variable(problem, entry.get("sources"))
+                hint = " [inventory variable %s]" % variable if variable else ""
+                out.append("%s (%s): %s%s" % (ref(obj), where, problem, hint))
         return out
+
+
+def source_variable(problem, sources):
+    """The inventory variable behind the field a problem names (the entry's optional ``sources``, field path ->
+    variable name; the longest path that prefixes the problem's path wins)."""
+    best = None
+    for path, variable in (sources or {}).items():
+        if problem.startswith(path) and problem[len(path):len(path) + 1] in (":", ".", "[", " "):
+            if best is None or len(path) > len(best[0]):
+                best = (path, variable)
+    return best[1] if best else None

@@ -298,3 +298,14 @@ def test_basic_set_allows_the_namespace_and_the_ingress_controller_only(tree):
     assert allowed(policies, Pod("ingress-nginx", {}), app, 3000, namespaces=spaces)
     assert not allowed(policies, Pod("elsewhere", {}), app, 3000, namespaces=spaces)
     assert not allowed(policies, Pod("elsewhere", {}), pg, 5432, namespaces=spaces)
+
+
+def test_an_invalid_inventory_value_fails_with_its_variable_and_writes_nothing(tmp_path):
+    proc = playbook("staging", "render.yml", "-e", "supertodo_render_dir=%s" % tmp_path,
+                    "-e", "super_todo_ingress_host=Not_A_Host")
+    flat = " ".join(proc.stdout.split())
+    assert proc.returncode != 0
+    assert "spec.values.ingress.host" in flat and "[inventory variable super_todo_ingress_host]" in flat
+    assert not any(tmp_path.iterdir())
+    proc = playbook("staging", "render.yml", "-e", "supertodo_render_dir=%s" % tmp_path, "-e", "super_todo_log_level=TRACE")
+    assert proc.returncode != 0 and "super_todo_log_level must be one of" in " ".join(proc.stdout.split())

@@ -106,3 +106,13 @@ def test_undeclared_fields_walk():
     }}
     value = {"a": {"b": "1", "c": 2}, "m": {"k": {"x": 1, "y": 2}}, "free": {"z": 1}, "l": [{"n": "a"}, {"q": 1}]}
     assert sorted(undeclared_fields(value, schema)) == ["a.c", "l[1].q", "m.k.y"]
+
+
+def test_problems_name_the_inventory_variable_behind_the_field(validator):
+    from ansible_collections.supertodo.platform.plugins.module_utils.manifests.validate import source_variable
+    entry = {"path": "x.yaml", "object": helmrelease(values={"replicaCount": "two"}),
+             "sources": {"spec.values": "whole_values", "spec.values.replicaCount": "super_todo_replicas"}}
+    text = "\n".join(validator.problems([entry]))
+    assert "[inventory variable super_todo_replicas]" in text
+    assert source_variable("spec.values.replicaCountX: bad", {"spec.values.replicaCount": "v"}) is None
+    assert source_variable("spec.values.a[0]: bad", {"spec.values.a": "v"}) == "v"
