@@ -133,7 +133,7 @@ class Applier:
             "ref": label, "kind": obj["kind"], "name": name, "namespace": namespace, "changed": changed,
             "action": action,
             "resource_version": (after.get("metadata") or {}).get("resourceVersion"),
-            "before": redact(comparable(before)), "after": redact(comparable(after)),
+            "before": redact(comparable(before)), "after": redact(comparable(after), compare_to=before),
         }
 
     def _predicted(self, obj, label):

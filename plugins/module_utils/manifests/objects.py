@@ -18,6 +18,7 @@ KIND_ORDER = [
 ]
 
 REDACTED = "<redacted>"
+REDACTED_CHANGED = "<redacted, changed>"
 
 
 def ref(obj):
@@ -60,16 +61,22 @@ def secret_values(obj):
     return {v for v in values if v}
 
 
-def redact(obj):
-    """A copy of an object fit for output: Secret data replaced, managedFields dropped."""
+def redact(obj, compare_to=None):
+    """A copy of an object fit for output: Secret data replaced, managedFields dropped.
+
+    With ``compare_to`` (the object before), a Secret value that differs is marked ``<redacted, changed>`` so that
+    a diff shows which keys change without showing a value.
+    """
     if obj is None:
         return None
     out = copy.deepcopy(obj)
     (out.get("metadata") or {}).pop("managedFields", None)
     if out.get("kind") == "Secret":
+        old = (compare_to or {}).get("data") or {}
         for field in ("data", "stringData"):
             if isinstance(out.get(field), dict):
-                out[field] = {k: REDACTED for k in out[field]}
+                out[field] = {k: REDACTED if compare_to is None or old.get(k) == v else REDACTED_CHANGED
+                              for k, v in out[field].items()}
     return out
 
 

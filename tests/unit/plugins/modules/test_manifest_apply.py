@@ -68,7 +68,8 @@ def test_check_and_diff_mode_change_nothing_and_redact(capsys, kube):
     refs = [d["before_header"] for d in result["diff"]]
     assert refs == ["Secret demo/s", "ConfigMap demo/cfg"]
     assert "a: changed" in result["diff"][1]["after"]
-    assert "<redacted>" in result["diff"][0]["after"]
+    assert "<redacted>" in result["diff"][0]["before"]
+    assert "password: <redacted, changed>" in result["diff"][0]["after"]
     assert "new-plain-secret-value-777777" not in raw and B64 not in raw
 
 
