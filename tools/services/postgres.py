@@ -188,6 +188,8 @@ class PostgresServer:
     def switch_wal(self):
         """Close the current WAL segment and wait until the archiver has shipped it."""
         before = self.execute("SELECT archived_count FROM pg_stat_archiver")[0][0]
+        # a WAL record first, so that the switch always closes a segment (an idle switch is a no-op)
+        self.execute("SELECT pg_logical_emit_message(false, 'supertodo-test', 'switch')")
         self.execute("SELECT pg_switch_wal()")
         wait_until(lambda: self.execute("SELECT archived_count, failed_count, last_failed_wal FROM pg_stat_archiver")[0][0]
                    > before, 60, "WAL archiving")

@@ -65,11 +65,11 @@ def archive(s3):
 
         write("first_backup", 5)
         pg.switch_wal()
-        barman("barman-cloud-backup", s3, pg, DEST, SERVER)
+        barman("barman-cloud-backup", s3, pg, "--immediate-checkpoint", DEST, SERVER)
         pg.switch_wal()
         write("before_backup", 7)
         pg.switch_wal()
-        barman("barman-cloud-backup", s3, pg, DEST, SERVER)
+        barman("barman-cloud-backup", s3, pg, "--immediate-checkpoint", DEST, SERVER)
         write("archived", 11)
         pg.switch_wal()
         arc.last_archived_at = datetime.datetime.now(datetime.timezone.utc)
