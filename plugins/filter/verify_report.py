@@ -506,6 +506,7 @@ class FilterModule:
         return {
             "verify_live": live_facts,
             "verify_report": build_report,
+            "verify_readiness": readiness,
             "verify_table": text_table,
             "verify_markdown": markdown,
         }
