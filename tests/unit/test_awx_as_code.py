@@ -40,6 +40,7 @@ TEST_INPUTS = {
     "awx_kube_bearer_token": "SECRET-kube-token-0002",
     "awx_kube_ca_cert": "",
     "awx_vault_password": "SECRET-vault-password-0003",
+    "awx_execution_environment": "Super-Todo EE",
 }
 SECRETS = {v for k, v in TEST_INPUTS.items() if isinstance(v, str) and v.startswith("SECRET-")}
 
@@ -363,6 +364,7 @@ def test_objects_the_issue_asks_for(report):
     assert kube["inputs"]["bearer_token"] == TEST_INPUTS["awx_kube_bearer_token"]
     assert "ssl_ca_cert" not in kube["inputs"]  # omitted when empty
     assert all("Super-Todo Kubernetes" in p["credentials"] for p in templates.values())
+    assert all(p["execution_environment"] == "Super-Todo EE" for p in templates.values())
     sources = {c["params"]["inventory"]: c["params"] for c in _calls(report, "awx.awx.inventory_source")}
     assert sources["Super-Todo staging"]["source_path"] == "inventories/staging"
     assert sources["Super-Todo production"]["source_path"] == "inventories/production"
