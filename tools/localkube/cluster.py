@@ -8,6 +8,7 @@ stops, by PID) and ``cluster.json`` (ports and timings). Ports are derived from 
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -110,7 +111,20 @@ class Cluster:
         return clients
 
     # -------------------------------------------------------------------------------------------------- up
+    def lock_path(self):
+        return self.state.parent / (self.state.name + ".lock")
+
     def up(self, timeout=180.0):
+        """Bring the cluster up (a no-op when it already runs); one ``up`` at a time per state dir."""
+        self.state.parent.mkdir(parents=True, exist_ok=True)
+        with self.lock_path().open("w") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                return self._up(timeout)
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def _up(self, timeout):
         t0 = time.monotonic()
         entries = self.pidfile.read()
         if entries:
