@@ -85,7 +85,12 @@ class _Log:
         except OSError as exc:
             raise LocalClusterError("%s failed: cannot run %s (%s); %s" % (what, argv[0], exc, HINT)) from exc
         if proc.returncode != 0:
-            raise LocalClusterError("%s failed (exit %d); see the build log %s" % (what, proc.returncode, self.path))
+            self.fh.flush()
+            lines = [l for l in self.path.read_text(errors="replace").splitlines()
+                     if not l.startswith("[localcluster build]")][-12:]
+            shutil.copyfile(self.path, self.path.with_name("build-failed.log"))
+            raise LocalClusterError("%s failed (exit %d); last lines of the build log %s:\n%s" % (
+                what, proc.returncode, self.path.with_name("build-failed.log"), "\n".join(lines)))
 
     @contextlib.contextmanager
     def step(self, name):
