@@ -380,7 +380,7 @@ def normalise(row, value):
     if row == "backups":
         if not value.get("enabled"):
             return (False,)
-        return (True, (value.get("destination") or "").rstrip("/") or None)
+        return (True, (value.get("destination") or "").rstrip("/") or None, value.get("schedule"))
     if row == "log_level":
         level = str(value).strip().lower()
         return _LOG_LEVELS.get(level, level)
@@ -396,6 +396,8 @@ def _compare(row, wanted, live):
     want, have = normalise(row, wanted), normalise(row, live)
     if row == "hpa" and want and want[0] and have and have[0] and want[3] is None:
         have = have[:3] + (None,)  # the inventory sets no CPU target: compare min/max only
+    if row == "backups" and want and want[0] and have and have[0] and want[2] is None:
+        have = have[:2] + (None,)  # the inventory sets no schedule: compare the destination only
     return want != have, ""
 
 

@@ -84,7 +84,7 @@ PRODUCTION_WANTED = {
     "limits": {"cpu_request": "250m", "cpu_limit": "1000m", "memory_request": "256Mi", "memory_limit": "1Gi"},
     "hpa": {"enabled": True, "min": 2, "max": 5, "cpu": 80},
     "monitoring": {"enabled": True},
-    "backups": {"enabled": True, "destination": "s3://super-todo-backups/postgres-production"},
+    "backups": {"enabled": True, "destination": "s3://super-todo-backups/postgres-production", "schedule": "0 0 2 * * *"},
     "log_level": "warning",
     "network_policies": {"mode": "strict"},
 }
@@ -126,6 +126,8 @@ def test_matching_environment_has_no_drift_and_is_ready():
     (lambda o: o["NetworkPolicy"].pop(0), "Network policies", "basic"),
     (lambda o: o.update(ScheduledBackup=[], ObjectStore=[]), "Backups", "disabled"),
     (lambda o: o["Ingress"][0]["spec"]["rules"][0].update(host="app.example"), "Ingress", "app.example (TLS)"),
+    (lambda o: o["ScheduledBackup"][0]["spec"].update(schedule="0 0 4 * * *"), "Backups",
+     "enabled (s3://super-todo-backups/postgres-production, schedule 0 0 4 * * *)"),
     (lambda o: o["HelmRelease"][2]["spec"]["values"]["persistence"].update(size="10Gi"), "Storage",
      "PostgreSQL 50Gi, Redis 10Gi"),
 ])
@@ -169,6 +171,14 @@ def test_empty_namespace_is_not_ready_and_everything_missing():
     assert rep["ready"] is False
     assert "no HelmRelease in the namespace" in rep["problems"]
     assert rows(rep)["namespace"]["live"] == "missing" and rows(rep)["namespace"]["drift"]
+
+
+def test_backup_schedule_is_compared_only_when_the_inventory_sets_one():
+    objects = production_objects()
+    objects["ScheduledBackup"][0]["spec"]["schedule"] = "0 30 1 * * *"
+    assert report(objects)["drift"] == ["Backups"]
+    wanted = dict(PRODUCTION_WANTED, backups={"enabled": True, "destination": "s3://super-todo-backups/postgres-production/"})
+    assert report(objects, wanted)["drift"] == []
 
 
 def test_unset_inventory_rows_are_not_compared():
