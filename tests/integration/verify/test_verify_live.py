@@ -259,8 +259,7 @@ def test_awx_bearer_token_credential_reaches_the_cluster(kube, environment, tmp_
             env_auth["K8S_AUTH_SSL_CA_CERT"] = cluster["certificate-authority"]
         else:
             env_auth["K8S_AUTH_VERIFY_SSL"] = "false"
-        env = _env(kube)
-        env.pop("KUBECONFIG", None)
+        env = {k: v for k, v in _env(kube).items() if k != "KUBECONFIG" and not k.startswith("K8S_AUTH_")}
         env.update(env_auth)
         proc = subprocess.run(
             ["ansible-playbook", "-i", "inventories/staging", "playbooks/verify.yml",
