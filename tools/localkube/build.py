@@ -161,18 +161,6 @@ def _replace_reflect2(src: Path, log: _Log):
     log.say("replaced vendor/github.com/modern-go/reflect2 with %s: %s" % (REFLECT2_SRC, ", ".join(copied)))
 
 
-def _ldflags(version: str) -> str:
-    major, minor = version.lstrip("v").split(".")[:2]
-    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    flags = ["-s", "-w"]
-    for pkg in ("k8s.io/kubernetes/vendor/k8s.io/component-base/version",
-                "k8s.io/kubernetes/vendor/k8s.io/client-go/pkg/version"):
-        flags += ["-X", "%s.gitVersion=%s" % (pkg, version), "-X", "%s.gitMajor=%s" % (pkg, major),
-                  "-X", "%s.gitMinor=%s" % (pkg, minor), "-X", "%s.gitTreeState=clean" % pkg,
-                  "-X", "%s.buildDate=%s" % (pkg, date)]
-    return " ".join(flags)
-
-
 @contextlib.contextmanager
 def _lock():
     root = paths.cache_root() / "kubernetes"
@@ -219,20 +207,23 @@ def build(version: str = KUBE_VERSION, force: bool = False, echo: bool = True) -
             src = srcs[0]
             record["source"] = src.name
             _replace_reflect2(src, log)
-            gopath = tree / "gopath"
-            (gopath / "src" / "k8s.io").mkdir(parents=True)
-            (gopath / "src" / "k8s.io" / "kubernetes").symlink_to(src)
-            pkgdir = gopath / "src" / "k8s.io" / "kubernetes"
-            env = dict(os.environ, GO111MODULE="off", GOFLAGS="", GOPROXY="off", CGO_ENABLED="0",
-                       GOCACHE=str(tree / "gocache"), GOPATH=str(gopath), GOTOOLCHAIN="local")
-            (tree / "bin").mkdir()
+            # Kubernetes 1.20's own build (hack/lib/golang.sh, as Debian's debian/rules runs it): GOPATH mode
+            # with the vendor/ tree, and the generated OpenAPI definitions the apiserver needs (not shipped in
+            # the source package) are generated first. Only the three commands are built.
+            env = dict(os.environ, PATH="%s:%s" % (GO.parent, os.environ.get("PATH", "")), GOFLAGS="",
+                       GOPROXY="off", GOTOOLCHAIN="local", CGO_ENABLED="0", GOLDFLAGS="-s -w",
+                       KUBE_GIT_VERSION=version, KUBE_GIT_MAJOR=version.lstrip("v").split(".")[0],
+                       KUBE_GIT_MINOR=version.split(".")[1], KUBE_GIT_TREE_STATE="clean",
+                       KUBE_BUILD_PLATFORMS="linux/amd64", HOME=str(tree / "home"))
+            env.pop("GOROOT", None)
+            (tree / "home").mkdir()
             with log.step("go-build"):
-                log.run([GO, "version"], "go version", cwd=pkgdir, env=env)
-                log.run([GO, "build", "-trimpath", "-ldflags", _ldflags(version), "-o", str(tree / "bin") + "/"]
-                        + ["k8s.io/kubernetes/cmd/%s" % c for c in COMMANDS],
-                        "go build of %s" % ", ".join(COMMANDS), cwd=pkgdir, env=env)
+                log.run([GO, "version"], "go version", cwd=src, env=env)
+                log.run(["make", "WHAT=%s" % " ".join("cmd/%s" % c for c in COMMANDS)],
+                        "make (generated files and go build) of %s" % ", ".join(COMMANDS), cwd=src, env=env)
+            built_dir = src / "_output" / "local" / "bin" / "linux" / "amd64"
             for name in COMMANDS:
-                built = tree / "bin" / name
+                built = built_dir / name
                 tmp = out / (name + ".new")
                 shutil.copyfile(built, tmp)
                 tmp.chmod(0o755)
