@@ -35,7 +35,8 @@ Test hooks (annotations, any kind):
 - ``test.supertodo.io/fail: "<message>"``: the next request fails: Ready False (``InstallFailed`` for a
   HelmRelease, ``ReconciliationFailed`` otherwise) with that message, the token handled;
 - ``test.supertodo.io/stall: "<message>"``: the same with ``Stalled`` True (``RetriesExceeded``);
-- ``test.supertodo.io/hang: "true"``: the request is never handled (Reconciling True, Ready Unknown).
+- ``test.supertodo.io/hang: "true"``: requests are never handled; the status stays as an earlier run left it
+  (e.g. Ready True with an older ``lastHandledReconcileAt``: the "stale Ready" case).
 
 Run: ``python -m localkube.fluxdouble --kubeconfig <kc> --state-dir <dir> --repo-root <checkout>
 --schema-dir <schemas>`` (``localcluster up`` starts it when this package exists).

@@ -248,9 +248,7 @@ class Controller:
         if not pending:
             return
         if annotations.get(HANG) == "true":
-            self._write(obj, {}, cond("Ready", "Unknown", "Progressing", "reconciliation in progress (hang requested "
-                                      "by test annotation)", generation), reconciling=True, handled=False)
-            return
+            return          # the request is never handled: the status stays what an earlier run left
         for hook, stalled in ((STALL, True), (FAIL, False)):
             if annotations.get(hook):
                 reason = "InstallFailed" if kind == "HelmRelease" else "ReconciliationFailed"

@@ -1,0 +1,143 @@
+"""flux_reconcile and flux_info on the local cluster with the Flux controller double (real apiserver, real helm)."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from conftest import gitrepository, helmrelease
+
+pytestmark = pytest.mark.cluster
+
+HR = "helmrelease"
+
+
+@pytest.fixture(scope="module")
+def app(flux):
+    """A GitRepository and a HelmRelease of the test chart, reconciled once (Ready from an earlier run)."""
+    flux.apply(gitrepository(flux.namespace), helmrelease(flux.namespace, "app", values={"message": "one"}))
+    first = flux.reconcile(kind="HelmRelease", name="app", with_source=True, timeout=180)
+    assert first.get("failed") is not True, first
+    return first
+
+
+def test_happy_path_with_source_applies_the_chart(flux, app):
+    assert app["changed"] is True and app["ready"] is True
+    hr = flux.get(HR, "app")
+    assert hr["status"]["lastHandledReconcileAt"] == app["token"]
+    assert hr["status"]["observedGeneration"] == hr["metadata"]["generation"]
+    sha = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    assert app["revision"] == "fluxtest@0.1.0+%s" % sha[:12]
+    # with_source: the HelmChart <ns>-<name> in the source's namespace was reconciled first, with its own token
+    source = app["source"]
+    assert (source["kind"], source["namespace"], source["name"]) == ("HelmChart", flux.namespace,
+                                                                     "%s-app" % flux.namespace)
+    assert source["token"] < app["token"] and source["ready"] is True
+    chart = flux.get("helmchart", "%s-app" % flux.namespace)
+    assert chart["status"]["lastHandledReconcileAt"] == source["token"]
+    # the chart's objects exist, applied server-side by helm-controller, and the Deployment is Available
+    deploy = flux.get("deployment", "app")
+    assert deploy["metadata"]["labels"]["helm.toolkit.fluxcd.io/name"] == "app"
+    assert any(m["manager"] == "helm-controller" for m in deploy["metadata"]["managedFields"])
+    assert deploy["status"]["availableReplicas"] == 1
+    assert flux.get("configmap", "app-config")["data"] == {"message": "one"}
+    assert hr["status"]["history"][0]["chartVersion"] == "0.1.0+%s" % sha[:12]
+
+
+def test_values_change_is_applied_and_history_grows(flux, app):
+    flux.apply(helmrelease(flux.namespace, "app", values={"message": "two"}))
+    res = flux.reconcile(kind="HelmRelease", name="app", timeout=180)
+    assert res["ready"] is True
+    assert flux.get("configmap", "app-config")["data"] == {"message": "two"}
+    history = flux.get(HR, "app")["status"]["history"]
+    assert len(history) >= 2 and history[0]["configDigest"] != history[1]["configDigest"]
+
+
+def test_stale_ready_does_not_satisfy_a_new_request(flux, app):
+    flux.annotate(HR, "app", "test.supertodo.io/hang=true")
+    try:
+        res = flux.reconcile(kind="HelmRelease", name="app", timeout=4)
+        assert res["failed"] is True
+        assert "HelmRelease %s/app not ready after 4s: missing status.lastHandledReconcileAt == %s" % (
+            flux.namespace, res["details"]["token"]) in res["msg"]
+        assert "last reported: Ready=True" in res["msg"]       # Ready from the earlier run did not count
+        assert res["details"]["duration"] >= 4
+    finally:
+        flux.annotate(HR, "app", "test.supertodo.io/hang-")
+    assert flux.reconcile(kind="HelmRelease", name="app", timeout=120)["ready"] is True
+
+
+def test_failing_release_returns_its_message_quickly(flux, app):
+    flux.annotate(HR, "app", "test.supertodo.io/fail=install retries exhausted: image pull failed")
+    try:
+        res = flux.reconcile(kind="HelmRelease", name="app", timeout=300)
+    finally:
+        flux.annotate(HR, "app", "test.supertodo.io/fail-")
+    assert res["failed"] is True
+    assert res["msg"] == ("HelmRelease %s/app reconcile failed: InstallFailed: install retries exhausted: image pull "
+                          "failed" % flux.namespace)
+    assert res["details"]["duration"] < 10
+
+
+def test_chart_values_that_do_not_fit_fail_the_release(flux):
+    repo = {"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmRepository",
+            "metadata": {"name": "bitnami", "namespace": flux.namespace},
+            "spec": {"interval": "1h", "url": "https://charts.bitnami.com/bitnami"}}
+    bad = helmrelease(flux.namespace, "cache", chart="redis", source=("HelmRepository", "bitnami"),
+                      values={"architecture": "triangle"})
+    flux.apply(repo, bad)
+    res = flux.reconcile(kind="HelmRelease", name="cache", with_source=True, timeout=300)
+    assert res["failed"] is True
+    assert "reconcile failed: InstallFailed" in res["msg"] and "architecture" in res["msg"]
+    assert "triangle" in res["msg"]
+    flux.apply(helmrelease(flux.namespace, "cache", chart="redis", source=("HelmRepository", "bitnami"),
+                           values={"architecture": "standalone"}))
+    good = flux.reconcile(kind="HelmRelease", name="cache", timeout=120)
+    assert good["ready"] is True and good["revision"].startswith("redis@")
+
+
+def test_suspended_refused_then_resumed(flux, app):
+    res = flux.reconcile(kind="HelmRelease", name="app", state="suspended")
+    assert res["changed"] is True and flux.get(HR, "app")["spec"]["suspend"] is True
+    assert flux.reconcile(kind="HelmRelease", name="app", state="suspended")["changed"] is False
+    refused = flux.reconcile(kind="HelmRelease", name="app")
+    assert refused["failed"] is True and "is suspended" in refused["msg"]
+    resumed = flux.reconcile(kind="HelmRelease", name="app", state="resumed", timeout=120)
+    assert resumed["ready"] is True and flux.get(HR, "app")["spec"]["suspend"] is False
+    assert flux.get(HR, "app")["status"]["lastHandledReconcileAt"] == resumed["token"]
+
+
+def test_force_and_reset_annotations_equal_the_token(flux, app):
+    res = flux.reconcile(kind="HelmRelease", name="app", force=True, reset=True, timeout=120)
+    hr = flux.get(HR, "app")
+    ann = hr["metadata"]["annotations"]
+    assert ann["reconcile.fluxcd.io/requestedAt"] == ann["reconcile.fluxcd.io/forceAt"] == \
+        ann["reconcile.fluxcd.io/resetAt"] == res["token"]
+    assert hr["status"]["lastHandledForceAt"] == hr["status"]["lastHandledResetAt"] == res["token"]
+
+
+def test_check_mode_patches_nothing(flux, app):
+    before = flux.get(HR, "app")
+    res = flux.reconcile(kind="HelmRelease", name="app", check=True, diff=True)
+    after = flux.get(HR, "app")
+    assert res["changed"] is True and res["token"]
+    assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+    assert after["metadata"]["annotations"].get("reconcile.fluxcd.io/requestedAt") != res["token"]
+    assert res["diff"]["after"]["metadata"]["annotations"]["reconcile.fluxcd.io/requestedAt"] == res["token"]
+
+
+def test_objects_in_dependency_order_and_flux_info(flux, app):
+    flux.apply(helmrelease(flux.namespace, "app2", depends_on=["app"], values={"message": "dep"}))
+    res = flux.reconcile(objects=[{"kind": "HelmRelease", "name": "app2"}, {"kind": "HelmRelease", "name": "app"}],
+                         with_source=True, timeout=180)
+    assert [r["name"] for r in res["results"]] == ["app", "app2"]
+    assert all(r["ready"] for r in res["results"])
+    info = flux.module("flux_info", {"kind": "HelmRelease", "namespace": flux.namespace})
+    rows = {o["name"]: o for o in info["objects"]}
+    assert info["changed"] is False
+    assert rows["app2"]["ready"] is True and rows["app2"]["last_handled_reconcile_at"] == res["results"][1]["token"]
+    assert rows["app2"]["revision"].startswith("fluxtest@0.1.0+") and rows["app2"]["age"] >= 0
+    everything = flux.module("flux_info", {"namespace": flux.namespace})
+    kinds = {o["kind"] for o in everything["objects"]}
+    assert {"GitRepository", "HelmChart", "HelmRelease"} <= kinds
