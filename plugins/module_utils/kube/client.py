@@ -158,7 +158,9 @@ class KubeClient:
             "strategic": "application/strategic-merge-patch+json",
             "apply": "application/apply-patch+yaml",
         }[patch_type]
-        payload = body if isinstance(body, (bytes, str)) else json.dumps(body)
+        # the kubernetes client JSON-encodes the body of every JSON or apply-patch request itself: hand it the
+        # object, so that it is encoded once (a pre-encoded string would arrive as a JSON string)
+        payload = json.loads(body) if isinstance(body, (bytes, str)) else body
         return self.request("PATCH", self.path(api_version, kind, namespace, name, subresource), body=payload,
                             query=query, content_type=content_type)
 

@@ -5,7 +5,7 @@
 
 Per object: one GET (the state before, for ``changed`` and the diff) and one PATCH
 ``application/apply-patch+yaml`` with ``fieldManager`` and ``force=true`` (``dryRun=All`` in check mode): two
-requests for a no-op. ``changed`` compares the resourceVersion before and after (a no-op apply writes nothing
+requests for a no-op (a custom resource that is created gets a second PATCH, see ``apply_object``). ``changed`` compares the resourceVersion before and after (a no-op apply writes nothing
 and keeps it); in check mode, where the server returns the would-be object without storing it, it compares the
 object without its bookkeeping metadata.
 
@@ -17,7 +17,6 @@ from the answer is reported; values are not compared, so defaulting and quantity
 from __future__ import annotations
 
 import copy
-import json
 
 from ansible_collections.supertodo.platform.plugins.module_utils.kube.errors import ApiError
 from ansible_collections.supertodo.platform.plugins.module_utils.manifests.errors import ApplyFailed, FieldsPruned
@@ -76,6 +75,11 @@ def dropped_fields(sent, kept, path=()):
     return found
 
 
+def _is_custom(obj):
+    group = obj.get("apiVersion", "").rpartition("/")[0]
+    return "." in group and not group.endswith(".k8s.io")
+
+
 def comparable(obj):
     """The object without server bookkeeping, for check-mode comparison."""
     if obj is None:
@@ -110,13 +114,22 @@ class Applier:
                 query["force"] = "true"
             if self.check_mode:
                 query["dryRun"] = "All"
-            after = self.client.patch(obj["apiVersion"], obj["kind"], name, namespace, json.dumps(obj),
+            after = self.client.patch(obj["apiVersion"], obj["kind"], name, namespace, obj,
                                       patch_type="apply", query=query)
         except ApiError as exc:
             if self.check_mode and exc.status == 404 and before is None:
                 # dry-run of an object whose namespace (or CRD) is itself only being created in this run
                 return self._predicted(obj, label)
             raise ApplyFailed("%s: server-side apply failed: %s" % (label, exc)) from exc
+        if before is None and not self.check_mode and _is_custom(obj):
+            # Kubernetes 1.20 stores a custom resource created by server-side apply in a form that the next
+            # identical apply rewrites once (a new resourceVersion, no visible difference); applying it again
+            # right away settles it, so that the next converge is a true no-op.
+            try:
+                after = self.client.patch(obj["apiVersion"], obj["kind"], name, namespace, obj,
+                                          patch_type="apply", query=query)
+            except ApiError as exc:
+                raise ApplyFailed("%s: server-side apply failed: %s" % (label, exc)) from exc
         pruned = dropped_fields({k: v for k, v in obj.items() if k not in ("apiVersion", "kind")}, after)
         if pruned:
             raise FieldsPruned(label, pruned)

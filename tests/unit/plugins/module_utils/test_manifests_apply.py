@@ -111,3 +111,16 @@ def test_secret_values_and_redaction():
     assert red["data"] == {"password": REDACTED, "username": REDACTED}
     assert red["stringData"] == {"token": REDACTED}
     assert obj["data"]["password"] != REDACTED
+
+
+def test_a_created_custom_resource_is_applied_twice_to_settle_then_noop_costs_two():
+    kube = FakeKube()
+    res = Applier(kube, "m").apply(_entries(gitrepository()))
+    assert res[0]["action"] == "create"
+    assert [c[0] for c in kube.calls] == ["GET", "PATCH", "PATCH"]
+    kube.calls, kube.requests = [], 0
+    res = Applier(kube, "m").apply(_entries(gitrepository()))
+    assert res[0]["action"] == "unchanged" and kube.requests == 2
+    kube.calls = []
+    Applier(kube, "m", check_mode=True).apply(_entries(gitrepository(interval="5m")))
+    assert [c[0] for c in kube.calls] == ["GET", "PATCH"]
