@@ -227,6 +227,9 @@ def run(module, client):
 
 def format_result(module, results, single):
     diffs = [r.pop("diff", None) for r in results]
+    for r in results:
+        if isinstance(r.get("source"), dict):
+            r["source"].pop("diff", None)
     out = {"changed": any(r["changed"] for r in results), "results": results}
     if single is not None:
         for key in ("kind", "namespace", "name", "token", "revision", "conditions", "duration", "source", "ready"):

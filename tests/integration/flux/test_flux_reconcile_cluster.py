@@ -13,6 +13,12 @@ pytestmark = pytest.mark.cluster
 HR = "helmrelease"
 
 
+def _when(token):
+    """A request token (RFC 3339, nanoseconds, trailing zeros trimmed) as a sortable tuple."""
+    stamp, _, frac = token.rstrip("Z").partition(".")
+    return stamp, int((frac or "0").ljust(9, "0"))
+
+
 @pytest.fixture(scope="module")
 def app(flux):
     """A GitRepository and a HelmRelease of the test chart, reconciled once (Ready from an earlier run)."""
@@ -33,7 +39,7 @@ def test_happy_path_with_source_applies_the_chart(flux, app):
     source = app["source"]
     assert (source["kind"], source["namespace"], source["name"]) == ("HelmChart", flux.namespace,
                                                                      "%s-app" % flux.namespace)
-    assert source["token"] < app["token"] and source["ready"] is True
+    assert _when(source["token"]) < _when(app["token"]) and source["ready"] is True
     chart = flux.get("helmchart", "%s-app" % flux.namespace)
     assert chart["status"]["lastHandledReconcileAt"] == source["token"]
     # the chart's objects exist, applied server-side by helm-controller, and the Deployment is Available

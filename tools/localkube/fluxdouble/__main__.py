@@ -24,7 +24,6 @@ def main(argv=None):
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stdout)
     ctl = Controller(args.kubeconfig, Path(args.state_dir), repo, Path(args.schema_dir))
-    ctl._kubeconfig = args.kubeconfig
 
     def stop(signum, frame):
         ctl.stop.set()

@@ -89,8 +89,8 @@ class Failed(Exception):
 
 class Controller:
     def __init__(self, kubeconfig, state_dir: Path, repo_root: Path, schema_dir: Path):
-        self.client = KubeClient({"kubeconfig": str(kubeconfig), "request_timeout": 30})
-        self.watch_client = KubeClient({"kubeconfig": str(kubeconfig), "request_timeout": 30})
+        self._kubeconfig = str(kubeconfig)
+        self.client = KubeClient({"kubeconfig": self._kubeconfig, "request_timeout": 30})
         self.state_dir = Path(state_dir)
         self.repo_root = Path(repo_root)
         self.schema_dir = Path(schema_dir)
@@ -141,7 +141,7 @@ class Controller:
         return worker
 
     def _watch_kind(self, api, kind):
-        client = KubeClient({"kubeconfig": self.client_kubeconfig(), "request_timeout": 30})
+        client = KubeClient({"kubeconfig": self._kubeconfig, "request_timeout": 30})
         while not self.stop.is_set():
             try:
                 listed = client.list(api, kind)
@@ -161,9 +161,6 @@ class Controller:
             except Exception as exc:  # noqa: BLE001 - a watch must survive anything and start again
                 LOG.info("watch %s restarts: %s", kind, exc)
                 self.stop.wait(0.5)
-
-    def client_kubeconfig(self):
-        return self._kubeconfig
 
     def _seen(self, kind, obj, deleted=False):
         meta = obj["metadata"]
