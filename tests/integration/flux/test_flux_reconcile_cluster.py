@@ -91,12 +91,12 @@ def test_chart_values_that_do_not_fit_fail_the_release(flux):
             "metadata": {"name": "bitnami", "namespace": flux.namespace},
             "spec": {"interval": "1h", "url": "https://charts.bitnami.com/bitnami"}}
     bad = helmrelease(flux.namespace, "cache", chart="redis", source=("HelmRepository", "bitnami"),
-                      values={"architecture": "triangle"})
+                      values={"replica": {"replicaCount": "three"}})
     flux.apply(repo, bad)
     res = flux.reconcile(kind="HelmRelease", name="cache", with_source=True, timeout=300)
     assert res["failed"] is True
-    assert "reconcile failed: InstallFailed" in res["msg"] and "architecture" in res["msg"]
-    assert "triangle" in res["msg"]
+    assert "reconcile failed: InstallFailed" in res["msg"] and "replica/replicaCount" in res["msg"]
+    assert "'three' is not of type 'number'" in res["msg"]
     flux.apply(helmrelease(flux.namespace, "cache", chart="redis", source=("HelmRepository", "bitnami"),
                            values={"architecture": "standalone"}))
     good = flux.reconcile(kind="HelmRelease", name="cache", timeout=120)
