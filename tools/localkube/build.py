@@ -221,7 +221,12 @@ def build(version: str = KUBE_VERSION, force: bool = False, echo: bool = True) -
                 log.run([GO, "version"], "go version", cwd=src, env=env)
                 log.run(["make", "WHAT=%s" % " ".join("cmd/%s" % c for c in COMMANDS)],
                         "make (generated files and go build) of %s" % ", ".join(COMMANDS), cwd=src, env=env)
-            built_dir = src / "_output" / "local" / "bin" / "linux" / "amd64"
+            # hack/lib/golang.sh puts host-platform binaries in _output/local/go/bin (_output/bin links there)
+            outs = [src / "_output" / "local" / "go" / "bin", src / "_output" / "local" / "bin" / "linux" / "amd64"]
+            built_dir = next((d for d in outs if all((d / c).is_file() for c in COMMANDS)), None)
+            if built_dir is None:
+                raise LocalClusterError("make finished but did not produce %s under %s/_output; see %s" % (
+                    ", ".join(COMMANDS), src, log.path))
             for name in COMMANDS:
                 built = built_dir / name
                 tmp = out / (name + ".new")
