@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[3]
-CHART_PATH = "tests/integration/flux/testchart"
 
 
 @pytest.fixture(scope="session")
@@ -99,22 +98,3 @@ def flux(kube, flux_double):
         yield Flux(kube, namespace)
     finally:
         kube.kubectl("delete", "namespace", namespace, "--wait=false")
-
-
-def gitrepository(namespace, name="repo"):
-    return {"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
-            "metadata": {"name": name, "namespace": namespace},
-            "spec": {"interval": "10m", "url": "https://git.example.invalid/super-todo.git", "ref": {"branch": "main"}}}
-
-
-def helmrelease(namespace, name, values=None, depends_on=(), chart=CHART_PATH, source=("GitRepository", "repo"),
-                annotations=None):
-    hr = {"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
-          "metadata": {"name": name, "namespace": namespace, "annotations": dict(annotations or {})},
-          "spec": {"interval": "10m", "timeout": "2m",
-                   "chart": {"spec": {"chart": chart, "reconcileStrategy": "Revision",
-                                      "sourceRef": {"kind": source[0], "name": source[1]}}},
-                   "values": values or {}}}
-    if depends_on:
-        hr["spec"]["dependsOn"] = [{"name": d} for d in depends_on]
-    return hr

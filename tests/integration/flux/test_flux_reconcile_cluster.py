@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from conftest import gitrepository, helmrelease
+from fluxtest_objects import gitrepository, helmrelease
 
 pytestmark = pytest.mark.cluster
 
