@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime
 import heapq
-import json
 import logging
 import re
 import threading
