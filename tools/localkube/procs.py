@@ -24,7 +24,7 @@ def start_time(pid):
 
 def alive(entry):
     """Whether the recorded process still runs (same PID and same start time: not a reused PID)."""
-    return entry is not None and start_time(entry["pid"]) == entry["start"]
+    return entry is not None and entry.get("start") is not None and start_time(entry["pid"]) == entry["start"]
 
 
 def rss_kib(pid):
