@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -11,6 +12,7 @@ from fluxtest_objects import gitrepository, helmrelease
 pytestmark = pytest.mark.cluster
 
 HR = "helmrelease"
+REPO = Path(__file__).resolve().parents[3]
 
 
 def _when(token):
@@ -147,3 +149,12 @@ def test_objects_in_dependency_order_and_flux_info(flux, app):
     everything = flux.module("flux_info", {"namespace": flux.namespace})
     kinds = {o["kind"] for o in everything["objects"]}
     assert {"GitRepository", "HelmChart", "HelmRelease"} <= kinds
+
+
+def test_reconcile_role_orders_the_environment_releases(flux, app):
+    flux.apply(helmrelease(flux.namespace, "app2", depends_on=["app"], values={"message": "dep"}))
+    proc = subprocess.run(["ansible-playbook", "tests/integration/flux/role_reconcile.yml", "-e",
+                           "supertodo_namespace=%s" % flux.namespace], cwd=str(REPO), env=flux.kube.env,
+                          capture_output=True, text=True, timeout=600, check=False)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert "ok=" in proc.stdout and "failed=0" in proc.stdout
