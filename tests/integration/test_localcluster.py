@@ -81,6 +81,21 @@ def test_ports_are_derived_from_the_state_dir(tmp_path):
     assert len(set(a.values())) == 5 and all(1024 < p < 65536 for p in a.values())
 
 
+def test_kubelet_double_readiness_waits_for_each_probe_delay():
+    from localkube import kubelet
+    pod = {"metadata": {}, "spec": {"containers": [
+        {"name": "slow", "readinessProbe": {"initialDelaySeconds": 5}}, {"name": "plain"}]},
+        "status": {"startTime": "2026-01-01T00:00:00Z"}}
+    start = kubelet.parse_time("2026-01-01T00:00:00Z")
+    early, due = kubelet.desired_status(pod, 1, "10.244.1.2", start + 1)
+    conds = {c["type"]: c["status"] for c in early["conditions"]}
+    assert early["phase"] == "Running" and conds["Ready"] == "False" and conds["ContainersReady"] == "False"
+    assert [c["ready"] for c in early["containerStatuses"]] == [False, True]
+    assert due == start + 5
+    late, due = kubelet.desired_status(pod, 1, "10.244.1.2", start + 5)
+    assert {c["type"]: c["status"] for c in late["conditions"]}["Ready"] == "True" and due is None
+
+
 def test_dead_etcd_gives_one_clear_message_and_leaves_nothing(tmp_path):
     fake = tmp_path / "etcd-that-dies"
     fake.write_text("#!/bin/sh\necho 'etcdmain: cannot access data directory: permission denied' >&2\nexit 1\n")
