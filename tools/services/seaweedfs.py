@@ -53,6 +53,9 @@ class SeaweedS3:
         # every HTTP port p has its gRPC port at p + 10000; both are checked free
         master, volume, filer, s3, admin = free_ports(5, offsets=(0, 10000), low=20000, high=29000)
         self.s3_port = s3
+        # weed names these gRPC sockets after our ports and always puts them in /tmp: removed in stop()
+        self._tmp_sockets = ["/tmp/seaweedfs-s3-grpc-%d.sock" % (s3 + 10000),
+                             "/tmp/seaweedfs-admin-grpc-%d.sock" % (admin + 10000)]
         data = os.path.join(self.workdir, "data")
         os.makedirs(data, exist_ok=True)
         args = [
@@ -65,6 +68,9 @@ class SeaweedS3:
             "-s3.port.iceberg=0", "-s3.port.lance=0",
             "-admin.port=%d" % admin, "-admin.port.grpc=%d" % (admin + 10000), "-admin.ui=false",
             "-webdav=false",
+            # local sockets in the work directory, not /tmp (removed with it)
+            "-s3.localSocket=" + os.path.join(self.workdir, "s3.sock"),
+            "-filer.localSocket=" + os.path.join(self.workdir, "filer.sock"),
             "-s3.config=" + config_path,
         ]
         if self.buckets:
@@ -116,6 +122,10 @@ class SeaweedS3:
     def stop(self):
         stop_pid(self.proc)
         self.proc = None
+        for path in getattr(self, "_tmp_sockets", ()):
+            if os.path.exists(path):
+                os.unlink(path)
+        self._tmp_sockets = []
         if getattr(self, "_log", None):
             self._log.close()
             self._log = None
