@@ -398,3 +398,38 @@ def test_backups_without_credential_values_are_refused_in_apply_mode(tmp_path):
     proc, data = dump("production", tmp_path / "render.json", "-e", "supertodo_delivery_mode=render", secrets=False)
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert [e for e in data["manifests"] if e["object"]["kind"] == "ObjectStore"]
+
+
+# -- the GitOps tree --------------------------------------------------------------------------------------------------
+
+def render_tree(env_name, dest):
+    return subprocess.run(
+        ["ansible-playbook", "-i", "inventories/%s" % env_name, str(HERE / "render_datatier.yml"),
+         "-e", "supertodo_render_dir=%s" % dest],
+        cwd=str(REPO), env=_env(SECRETS), capture_output=True, text=True, timeout=600, check=False)
+
+
+def test_staging_tree_renders_and_builds(tmp_path):
+    proc = render_tree("staging", tmp_path)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    for rel in ("infrastructure/postgres/helmrepository.yaml", "infrastructure/postgres/staging/helmrelease.yaml",
+                "infrastructure/redis/helmrepository.yaml", "infrastructure/redis/staging/helmrelease.yaml"):
+        assert (tmp_path / rel).is_file(), rel
+    assert not list(tmp_path.rglob("objectstore.yaml")) and not list(tmp_path.rglob("snapshot-cronjob.yaml"))
+    out = subprocess.run(["kubectl", "kustomize", str(tmp_path)], capture_output=True, text=True, env=_env(),
+                         timeout=120, check=False)
+    assert out.returncode == 0, out.stderr
+    kinds = {(o["kind"], o["metadata"]["name"]) for o in yaml.safe_load_all(out.stdout) if o}
+    assert {("HelmRelease", "postgres-staging"), ("HelmRelease", "redis-staging"),
+            ("HelmRepository", "cloudnative-pg"), ("HelmRepository", "bitnami")} <= kinds
+
+
+@pytest.mark.xfail(strict=True, reason="manifests/validate.py keeps `metadata` in the required list of the CRD "
+                   "schema it strips it from, so manifest_render refuses ObjectStore and ScheduledBackup")
+def test_production_tree_renders_with_backup_objects(tmp_path):
+    proc = render_tree("production", tmp_path)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    docs = [d for d in yaml.safe_load_all((tmp_path / "infrastructure/postgres/production/objectstore.yaml").read_text()) if d]
+    assert [d["kind"] for d in docs] == ["ObjectStore"]
+    assert (tmp_path / "infrastructure/postgres/production/scheduledbackup.yaml").is_file()
+    assert (tmp_path / "infrastructure/redis/production/snapshot-cronjob.yaml").is_file()
