@@ -26,7 +26,7 @@ from localkube.pki import PKI
 from localkube.rest import ApiError, Rest
 
 PORT_NAMES = ("kube-apiserver", "etcd", "etcd-peer", "kube-controller-manager", "kube-scheduler")
-PORT_LOW, PORT_SLOTS, PORT_STRIDE = 31000, 1700, 5
+PORT_LOW, PORT_SLOTS, PORT_STRIDE = 12000, 1500, 5  # below the ephemeral range (32768+)
 NODES = (("node-a", "zone-a"), ("node-b", "zone-b"), ("node-c", "zone-c"))
 REGION = "local"
 SERVICE_CIDR = "10.0.0.0/24"
@@ -222,20 +222,20 @@ class Cluster:
             "--service-account-key-file", pki("sa.pub"), "--service-account-signing-key-file", pki("sa.key"),
             "--service-account-issuer", "https://kubernetes.default.svc.cluster.local",
             "--authorization-mode", "Node,RBAC", "--enable-admission-plugins", "NodeRestriction",
-            "--service-cluster-ip-range", SERVICE_CIDR, "--allow-privileged", "true", "--profiling", "false",
+            "--service-cluster-ip-range", SERVICE_CIDR, "--allow-privileged=true", "--profiling=false",
             "--endpoint-reconciler-type", "none", "--event-ttl", "1h", "--v", "1"])
         self._wait("kube-apiserver on 127.0.0.1:%d (/readyz)" % p["kube-apiserver"], self._api_ready, timeout,
                    [("kube-apiserver", api), ("etcd", etcd)])
         timings["api_ready"] = round(time.monotonic() - t, 1)
         t = time.monotonic()
-        common = ["--bind-address", "127.0.0.1", "--port", "0", "--leader-elect", "false", "--profiling", "false"]
+        common = ["--bind-address", "127.0.0.1", "--port", "0", "--leader-elect=false", "--profiling=false"]
         cm = self._spawn(started, "kube-controller-manager", [
             bins["kube-controller-manager"], "--kubeconfig", self.state / "controller-manager.kubeconfig",
             "--authentication-kubeconfig", self.state / "controller-manager.kubeconfig",
             "--authorization-kubeconfig", self.state / "controller-manager.kubeconfig",
             "--secure-port", p["kube-controller-manager"], "--cert-dir", self.state / "pki" / "controller-manager",
             "--service-account-private-key-file", pki("sa.key"), "--root-ca-file", pki("ca.crt"),
-            "--use-service-account-credentials", "true", "--service-cluster-ip-range", SERVICE_CIDR,
+            "--use-service-account-credentials=true", "--service-cluster-ip-range", SERVICE_CIDR,
             "--cluster-signing-cert-file", pki("ca.crt"), "--cluster-signing-key-file", pki("ca.key"),
             "--node-monitor-grace-period", "40s", "--v", "1", *common])
         sched = self._spawn(started, "kube-scheduler", [
