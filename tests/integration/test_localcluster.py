@@ -96,6 +96,47 @@ def test_kubelet_double_readiness_waits_for_each_probe_delay():
     assert {c["type"]: c["status"] for c in late["conditions"]}["Ready"] == "True" and due is None
 
 
+FAKE_APT_CACHE = "#!/bin/sh\nexit 0\n"  # knows no source package
+FAKE_APT_GET = """#!/bin/sh
+case "$1" in
+  update) exit 0 ;;
+  source) mkdir -p kubernetes-1.20.2/vendor/github.com/modern-go/reflect2 kubernetes-1.20.2/cmd
+          echo 'package reflect2' > kubernetes-1.20.2/vendor/github.com/modern-go/reflect2/reflect2.go; exit 0 ;;
+esac
+exit 1
+"""
+FAKE_MAKE = "#!/bin/sh\necho 'cmd/kube-apiserver/app/server.go:477:87: undefined: openapi.GetOpenAPIDefinitions'\nexit 2\n"
+
+
+@pytest.mark.parametrize("fault", ["no-source-package", "compile-error"])
+def test_build_faults_give_one_clear_message_and_delete_the_tree(tmp_path, fault):
+    """Fault injection: stand-ins for apt-cache/apt-get/make (in a temp dir first on PATH), a temp cache dir."""
+    fakes = tmp_path / "fakes"
+    fakes.mkdir()
+    scripts = {"apt-get": FAKE_APT_GET, "make": FAKE_MAKE, "apt-cache": FAKE_APT_CACHE}
+    if fault == "compile-error":
+        scripts["apt-cache"] = "#!/bin/sh\necho 'Package: kubernetes'\n"
+    for name, text in scripts.items():
+        (fakes / name).write_text(text)
+        (fakes / name).chmod(0o755)
+    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "cache"), PATH="%s:%s" % (fakes, os.environ["PATH"]))
+    proc = subprocess.run([sys.executable, str(LOCALCLUSTER), "build"], env=env, capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("localcluster build: error:")]
+    assert len(errors) == 1, proc.stderr
+    if fault == "no-source-package":
+        assert "source package 'kubernetes' is not available" in errors[0]
+    else:
+        assert "make (generated files and go build) of kube-apiserver" in errors[0] and "(exit 2)" in errors[0]
+        assert "undefined: openapi.GetOpenAPIDefinitions" in proc.stderr
+    cache = tmp_path / "cache" / "supertodo"
+    assert not (cache / "build" / "kubernetes-v1.20.2").exists()
+    assert not (cache / "kubernetes" / "v1.20.2" / "kube-apiserver").exists()
+    assert not (cache / "kubernetes" / "v1.20.2" / "builds.jsonl").exists()
+
+
 def test_dead_etcd_gives_one_clear_message_and_leaves_nothing(tmp_path):
     fake = tmp_path / "etcd-that-dies"
     fake.write_text("#!/bin/sh\necho 'etcdmain: cannot access data directory: permission denied' >&2\nexit 1\n")
