@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
 from localkube import build, crds, paths, procs
 from localkube.cluster import Cluster, ports_for
