@@ -249,6 +249,57 @@ def test_server_side_apply_deployment_becomes_available_spread_over_three_zones(
         kube.kubectl("delete", "namespace", ns, "--wait=false")
 
 
+STATEFULSET = """
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db, namespace: %(ns)s}
+spec:
+  serviceName: db
+  replicas: 3
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec:
+      containers:
+        - name: db
+          image: registry.example/postgres:15
+          readinessProbe: {exec: {command: ["true"]}, initialDelaySeconds: 1}
+---
+apiVersion: policy/v1beta1
+kind: PodDisruptionBudget
+metadata: {name: db, namespace: %(ns)s}
+spec:
+  minAvailable: 2
+  selector: {matchLabels: {app: db}}
+"""
+
+
+@pytest.mark.cluster
+def test_statefulset_rolls_out_in_order_and_pdb_counts_healthy_pods(kube):
+    ns = "lc-sts-%d" % os.getpid()
+    assert kube.kubectl("create", "namespace", ns).returncode == 0
+    try:
+        proc = kube.kubectl("apply", "--server-side", "-f", "-", input=STATEFULSET % {"ns": ns})
+        assert proc.returncode == 0, proc.stderr
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            sts = json.loads(kube.kubectl("-n", ns, "get", "statefulset", "db", "-o", "json").stdout)
+            pdb = json.loads(kube.kubectl("-n", ns, "get", "pdb", "db", "-o", "json").stdout)
+            if sts["status"].get("readyReplicas") == 3 and pdb.get("status", {}).get("currentHealthy") == 3:
+                break
+            time.sleep(0.5)
+        assert sts["status"].get("readyReplicas") == 3
+        assert pdb["status"]["currentHealthy"] == 3 and pdb["status"]["disruptionsAllowed"] == 1
+        pods = {p["metadata"]["name"]: p for p in
+                json.loads(kube.kubectl("-n", ns, "get", "pods", "-l", "app=db", "-o", "json").stdout)["items"]}
+        # OrderedReady: db-1 was created only after db-0 was Ready, db-2 after db-1
+        for prev, nxt in (("db-0", "db-1"), ("db-1", "db-2")):
+            ready = next(c for c in pods[prev]["status"]["conditions"] if c["type"] == "Ready")
+            assert pods[nxt]["metadata"]["creationTimestamp"] >= ready["lastTransitionTime"]
+    finally:
+        kube.kubectl("delete", "namespace", ns, "--wait=false")
+
+
 @pytest.mark.cluster
 def test_every_crd_is_established(kube):
     rest = kube.cluster.rest()
