@@ -17,11 +17,13 @@ from the answer is reported; values are not compared, so defaulting and quantity
 from __future__ import annotations
 
 import copy
+import re
 
 from ansible_collections.supertodo.platform.plugins.module_utils.kube.errors import ApiError
 from ansible_collections.supertodo.platform.plugins.module_utils.manifests.errors import ApplyFailed, FieldsPruned
 from ansible_collections.supertodo.platform.plugins.module_utils.manifests.objects import order, redact, ref
 
+_UNKNOWN_FIELD = re.compile(r"(\.[^\s:]+): field not declared in schema")
 _BOOKKEEPING = ("resourceVersion", "generation", "managedFields", "creationTimestamp", "uid", "selfLink")
 # list items are matched by the first of these keys both sides have, else by position
 _MERGE_KEYS = ("name", "containerPort", "port", "type", "key", "ip", "topologyKey", "mountPath", "devicePath")
@@ -120,6 +122,10 @@ class Applier:
             if self.check_mode and exc.status == 404 and before is None:
                 # dry-run of an object whose namespace (or CRD) is itself only being created in this run
                 return self._predicted(obj, label)
+            unknown = _UNKNOWN_FIELD.findall(str(exc))
+            if unknown:
+                # server-side apply on Kubernetes 1.20 refuses (HTTP 500) what a typed schema lacks
+                raise FieldsPruned(label, [u.lstrip(".") for u in unknown], how="refused") from exc
             raise ApplyFailed("%s: server-side apply failed: %s" % (label, exc)) from exc
         if before is None and not self.check_mode and _is_custom(obj):
             # Kubernetes 1.20 stores a custom resource created by server-side apply in a form that the next

@@ -17,12 +17,12 @@ class ManifestInvalid(SupertodoError):
 
 
 class FieldsPruned(SupertodoError):
-    """The API server accepted an object but dropped fields it was sent (unknown to its schema)."""
+    """The API server dropped (or, for server-side apply on some versions, refused) fields unknown to its schema."""
 
-    def __init__(self, ref, paths):
-        super().__init__("%s: the API server silently dropped field(s) it does not know: %s "
+    def __init__(self, ref, paths, how="silently dropped"):
+        super().__init__("%s: the API server %s field(s) it does not know: %s "
                          "(its schema or CRD lacks them; upgrade the CRD/cluster or remove the field)"
-                         % (ref, ", ".join(paths)))
+                         % (ref, how, ", ".join(paths)))
         self.ref = ref
         self.paths = paths
 

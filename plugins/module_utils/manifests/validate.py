@@ -117,7 +117,7 @@ class Validator:
     def _custom(self, obj):
         schema = self.crds()[(obj["apiVersion"], obj["kind"])]
         problems = []
-        body = {k: v for k, v in obj.items() if k != "metadata"}
+        body = {k: v for k, v in obj.items() if k not in ("metadata", "apiVersion", "kind")}
         sch = dict(schema)
         sch["properties"] = {k: v for k, v in (schema.get("properties") or {}).items() if k != "metadata"}
         validator = jsonschema.Draft7Validator(sch)

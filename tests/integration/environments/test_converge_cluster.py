@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import base64
+import uuid
 from pathlib import Path
 
 import pytest
@@ -53,7 +54,7 @@ def _ok(proc):
 
 
 def _get(kube, *args):
-    proc = kube.kubectl(*args, "-o", "json")
+    proc = kube.kubectl(*args, "-o", "json", "--show-managed-fields")
     assert proc.returncode == 0, "kubectl %s: %s" % (" ".join(args), proc.stderr)
     return json.loads(proc.stdout)
 
@@ -234,7 +235,7 @@ def test_prune_detection_names_the_field_a_crd_lacks(kube, tmp_path):
     (schema_dir / "crds" / "prunetest.yaml").write_text(yaml.safe_dump(_crd(with_color=True)))
     crd_file = tmp_path / "crd.yaml"
     crd_file.write_text(yaml.safe_dump(_crd(with_color=False)))
-    ns = "prunetest"
+    ns = "prunetest-%s" % uuid.uuid4().hex[:6]
     try:
         assert kube.kubectl("apply", "-f", str(crd_file)).returncode == 0
         assert kube.kubectl("wait", "--for=condition=Established", "crd/%s" % CRD_NAME, "--timeout=60s").returncode == 0
@@ -244,7 +245,7 @@ def test_prune_detection_names_the_field_a_crd_lacks(kube, tmp_path):
         proc = site(kube, "staging", playbook=_apply_playbook(tmp_path, [widget], schema_dir))
         assert proc.returncode != 0
         flat = " ".join(proc.stdout.split())
-        assert "Widget prunetest/w1" in flat and "spec.color" in flat and "dropped" in flat
+        assert "Widget %s/w1: the API server" % ns in flat and "it does not know: spec.color" in flat
         widget["spec"].pop("color")
         _ok(site(kube, "staging", playbook=_apply_playbook(tmp_path, [widget], schema_dir)))
     finally:
@@ -254,7 +255,7 @@ def test_prune_detection_names_the_field_a_crd_lacks(kube, tmp_path):
 
 def test_a_field_kubernetes_1_20_does_not_know_is_not_reported_as_success(kube, tmp_path):
     """NetworkPolicy ports[].endPort is valid at 1.30 but unknown to 1.20: the step must fail naming it."""
-    ns = "prunetest-np"
+    ns = "prunetest-np-%s" % uuid.uuid4().hex[:6]
     kube.kubectl("create", "namespace", ns)
     try:
         policy = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
@@ -262,11 +263,12 @@ def test_a_field_kubernetes_1_20_does_not_know_is_not_reported_as_success(kube, 
                   "spec": {"podSelector": {}, "policyTypes": ["Egress"],
                            "egress": [{"ports": [{"protocol": "TCP", "port": 32000, "endPort": 32768}]}]}}
         proc = site(kube, "staging", playbook=_apply_playbook(tmp_path, [policy], _env(kube)["SUPERTODO_SCHEMA_DIR"]))
-        version = _get(kube, "version")["serverVersion"]
+        version = json.loads(kube.kubectl("version", "-o", "json").stdout)["serverVersion"]
         if int(version["minor"].rstrip("+")) >= 22:
             pytest.skip("the API server knows endPort (Kubernetes %s)" % version["gitVersion"])
         assert proc.returncode != 0
         flat = " ".join(proc.stdout.split())
-        assert "NetworkPolicy %s/ranges" % ns in flat and "endPort" in flat
+        assert "NetworkPolicy %s/ranges: the API server" % ns in flat and "endPort" in flat
+        assert "it does not know:" in flat
     finally:
         kube.kubectl("delete", "namespace", ns, "--ignore-not-found", "--wait=false")

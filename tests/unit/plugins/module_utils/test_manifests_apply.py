@@ -124,3 +124,16 @@ def test_a_created_custom_resource_is_applied_twice_to_settle_then_noop_costs_tw
     kube.calls = []
     Applier(kube, "m", check_mode=True).apply(_entries(gitrepository(interval="5m")))
     assert [c[0] for c in kube.calls] == ["GET", "PATCH"]
+
+
+def test_server_side_apply_refusing_an_unknown_field_is_reported_as_such():
+    from ansible_collections.supertodo.platform.plugins.module_utils.kube.errors import ApiError
+
+    class Refusing(FakeKube):
+        def patch(self, *args, **kwargs):
+            raise ApiError("PATCH /x: 500 failed to create typed patch object: .spec.color: field not declared in schema", 500)
+
+    with pytest.raises(FieldsPruned) as err:
+        Applier(Refusing(), "m").apply(_entries(gitrepository()))
+    assert "GitRepository flux-system/flux-system: the API server refused field(s) it does not know: spec.color" \
+        in str(err.value)
