@@ -26,7 +26,7 @@ def app(flux):
     """A GitRepository and a HelmRelease of the test chart, reconciled once (Ready from an earlier run)."""
     flux.apply(gitrepository(flux.namespace), helmrelease(flux.namespace, "app", values={"message": "one"}))
     first = flux.reconcile(kind="HelmRelease", name="app", with_source=True, timeout=180)
-    assert first.get("failed") is not True, first
+    assert first.get("failed") is not True, first.get("msg")
     return first
 
 

@@ -514,7 +514,7 @@ class Controller:
         self.progress.pop(key, None)
         stamp = now()
         entry = {"name": release, "namespace": target_ns, "chartName": chart_name, "chartVersion": version,
-                 "appVersion": "", "configDigest": config_digest, "digest": charts.digest([release, version,
+                 "configDigest": config_digest, "digest": charts.digest([release, version,
                                                                                            config_digest]),
                  "firstDeployed": (history[0]["firstDeployed"] if history else stamp), "lastDeployed": stamp,
                  "status": "deployed", "version": int(status.get("lastReleaseRevision") or 0) + 1,
