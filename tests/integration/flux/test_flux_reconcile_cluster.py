@@ -35,7 +35,11 @@ def test_happy_path_with_source_applies_the_chart(flux, app):
     hr = flux.get(HR, "app")
     assert hr["status"]["lastHandledReconcileAt"] == app["token"]
     assert hr["status"]["observedGeneration"] == hr["metadata"]["generation"]
-    sha = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    # the GitRepository is served from the checkout: <branch>@sha1:<a commit of this repository>
+    git_rev = flux.get("gitrepository", "repo")["status"]["artifact"]["revision"]
+    assert git_rev.startswith("main@sha1:")
+    sha = git_rev.split(":", 1)[1]
+    assert subprocess.run(["git", "cat-file", "-e", sha + "^{commit}"], cwd=str(REPO), check=False).returncode == 0
     assert app["revision"] == "fluxtest@0.1.0+%s" % sha[:12]
     # with_source: the HelmChart <ns>-<name> in the source's namespace was reconciled first, with its own token
     source = app["source"]
@@ -45,7 +49,7 @@ def test_happy_path_with_source_applies_the_chart(flux, app):
     chart = flux.get("helmchart", "%s-app" % flux.namespace)
     assert chart["status"]["lastHandledReconcileAt"] == source["token"]
     # the chart's objects exist, applied server-side by helm-controller, and the Deployment is Available
-    deploy = flux.get("deployment", "app")
+    deploy = flux.kubectl_json("get", "deployment", "app", "-n", flux.namespace, "--show-managed-fields")
     assert deploy["metadata"]["labels"]["helm.toolkit.fluxcd.io/name"] == "app"
     assert any(m["manager"] == "helm-controller" for m in deploy["metadata"]["managedFields"])
     assert deploy["status"]["availableReplicas"] == 1
