@@ -38,7 +38,7 @@ def set_status(kube, ns, archiving):
          "lastTransitionTime": "2026-11-28T09:00:00Z"},
         {"type": "ContinuousArchiving", "status": "True" if archiving else "False",
          "reason": "ContinuousArchivingSuccess" if archiving else "ContinuousArchivingFailing",
-         "message": "" if archiving else "unexpected failure invoking barman-cloud-wal-archive: exit status 4",
+         "message": "Continuous archiving is working" if archiving else "unexpected failure invoking barman-cloud-wal-archive: exit status 4",
          "lastTransitionTime": "2026-11-28T09:00:00Z"},
     ]
     rest.request("PATCH", "/apis/postgresql.cnpg.io/v1/namespaces/%s/clusters/postgres-production/status" % ns,
