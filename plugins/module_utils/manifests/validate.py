@@ -120,6 +120,8 @@ class Validator:
         body = {k: v for k, v in obj.items() if k not in ("metadata", "apiVersion", "kind")}
         sch = dict(schema)
         sch["properties"] = {k: v for k, v in (schema.get("properties") or {}).items() if k != "metadata"}
+        if "required" in sch:
+            sch["required"] = [r for r in sch["required"] if r not in ("metadata", "apiVersion", "kind")]
         validator = jsonschema.Draft7Validator(sch)
         for err in sorted(validator.iter_errors(body), key=lambda e: list(e.absolute_path)):
             problems.append("%s: %s" % (_fmt_path(list(err.absolute_path)), err.message))
