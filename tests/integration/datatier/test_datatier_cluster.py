@@ -72,6 +72,25 @@ def wait_ready(kube, namespace, names, timeout=180):
         time.sleep(1)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def namespaces(kube):
+    """flux-system exists where Flux is bootstrapped; namespaces this module created are removed afterwards."""
+    existed = {ns: kube.kubectl("get", "namespace", ns).returncode == 0 for ns in ("flux-system", "staging", "production")}
+    if not existed["flux-system"]:
+        assert kube.kubectl("create", "namespace", "flux-system").returncode == 0
+    yield
+    for ns in ("staging", "production"):
+        if existed[ns]:
+            kube.kubectl("-n", ns, "delete", "helmreleases.helm.toolkit.fluxcd.io", "postgres-%s" % ns, "redis-%s" % ns,
+                         "--ignore-not-found", "--wait=false")
+    if existed["flux-system"]:
+        kube.kubectl("-n", "flux-system", "delete", "helmrepositories.source.toolkit.fluxcd.io", "cloudnative-pg",
+                     "bitnami", "--ignore-not-found", "--wait=false")
+    for ns, was in existed.items():
+        if not was:
+            kube.kubectl("delete", "namespace", ns, "--wait=false")
+
+
 def test_staging_data_tier_converges(kube):
     _ok(converge(kube, "staging"))
     items = wait_ready(kube, "staging", ["postgres-staging", "redis-staging"])
