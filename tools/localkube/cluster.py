@@ -156,6 +156,7 @@ class Cluster:
             t = time.monotonic()
             crds.install(self.rest(), self.schema_dir, self.state, timeout=timeout)
             timings["crds"] = round(time.monotonic() - t, 1)
+            self._ensure_flux_namespace()
             t = time.monotonic()
             self._start_doubles(started_entries, timeout)
             timings["nodes_ready"] = round(time.monotonic() - t, 1)
@@ -253,6 +254,19 @@ class Cluster:
                    self._controllers_ready, timeout, watched)
         timings["controllers"] = round(time.monotonic() - t, 1)
         self._watched = watched
+
+    def _ensure_flux_namespace(self):
+        """Create flux-system, the namespace a Flux installation owns (`flux install` creates it)."""
+        rest = self.rest()
+        try:
+            rest.get("/api/v1/namespaces/flux-system")
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
+            rest.request("POST", "/api/v1/namespaces",
+                         body={"apiVersion": "v1", "kind": "Namespace",
+                               "metadata": {"name": "flux-system",
+                                            "labels": {"app.kubernetes.io/part-of": "flux"}}})
 
     def _start_doubles(self, started, timeout):
         env = dict(os.environ)

@@ -113,8 +113,6 @@ def test_production_releases_converge_without_backups(kube):
     assert get(kube, "objectstores.barmancloud.cnpg.io", "-n", "production")["items"] == []
 
 
-@pytest.mark.xfail(strict=True, reason="manifests/validate.py keeps `metadata` in the required list of the CRD "
-                   "schema it strips it from, so the delivery step refuses ObjectStore and ScheduledBackup")
 def test_production_with_backups_converges(kube):
     _ok(converge(kube, "production", *OLD_CLUSTER))
     items = wait_ready(kube, "production", ["postgres-production", "redis-production"])

@@ -352,8 +352,6 @@ def test_schema_check_catches_a_bad_value(rendered):
     assert any("unknownField" in p for p in crd_problems(store))
 
 
-@pytest.mark.xfail(strict=True, reason="manifests/validate.py strips metadata from the CRD properties but keeps it in "
-                   "`required`, so ObjectStore and ScheduledBackup (whose CRDs require metadata) are refused")
 def test_shared_validator_accepts_the_data_tier(rendered):
     """What the delivery step will run on the same objects."""
     from ansible_collections.supertodo.platform.plugins.module_utils.manifests.validate import Validator
@@ -424,8 +422,6 @@ def test_staging_tree_renders_and_builds(tmp_path):
             ("HelmRepository", "cloudnative-pg"), ("HelmRepository", "bitnami")} <= kinds
 
 
-@pytest.mark.xfail(strict=True, reason="manifests/validate.py keeps `metadata` in the required list of the CRD "
-                   "schema it strips it from, so manifest_render refuses ObjectStore and ScheduledBackup")
 def test_production_tree_renders_with_backup_objects(tmp_path):
     proc = render_tree("production", tmp_path)
     assert proc.returncode == 0, proc.stdout[-4000:]
