@@ -42,8 +42,12 @@ def _env(kube, extra=None):
     return env
 
 
+# The local cluster serves Kubernetes 1.20: CronJob is batch/v1beta1 there (docs/data-tier.md).
+OLD_CLUSTER = ["-e", "backups_redis_cronjob_api_version=batch/v1beta1", "-e", "delivery_kubernetes_version=1.24.0"]
+
+
 def site(kube, env_name, *args, extra_env=None, playbook="playbooks/site.yml"):
-    return subprocess.run(["ansible-playbook", "-i", "inventories/%s" % env_name, playbook, *args],
+    return subprocess.run(["ansible-playbook", "-i", "inventories/%s" % env_name, playbook, *OLD_CLUSTER, *args],
                           cwd=str(REPO), env=_env(kube, extra_env), capture_output=True, text=True, timeout=900,
                           check=False)
 
