@@ -145,8 +145,10 @@ class Applier:
             changed = comparable(before) != comparable(after)
             action = "update" if changed else "unchanged"
         else:
-            changed = (before.get("metadata") or {}).get("resourceVersion") != \
-                (after.get("metadata") or {}).get("resourceVersion")
+            # Compare what the object says, not its resourceVersion: Kubernetes 1.20 rewrites managedFields (a new
+            # resourceVersion, nothing else) on an identical apply after another manager updated the object, as
+            # the quota admission does to a ResourceQuota's status whenever pods come and go.
+            changed = comparable(before) != comparable(after)
             action = "update" if changed else "unchanged"
         return {
             "ref": label, "kind": obj["kind"], "name": name, "namespace": namespace, "changed": changed,

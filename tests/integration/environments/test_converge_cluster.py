@@ -67,7 +67,8 @@ def _versions(kube, ns):
     """resourceVersion of every object of ours in the namespace and of the Flux objects in flux-system."""
     out = {}
     for kinds, space in (("namespace/%s" % ns, None),
-                         ("resourcequotas,limitranges,serviceaccounts,secrets,roles,rolebindings,networkpolicies,"
+                         # ResourceQuota left out: the quota admission rewrites its status as pods come and go
+                         ("limitranges,serviceaccounts,secrets,roles,rolebindings,networkpolicies,"
                           "helmreleases.helm.toolkit.fluxcd.io", ns),
                          ("gitrepositories.source.toolkit.fluxcd.io,kustomizations.kustomize.toolkit.fluxcd.io",
                           "flux-system")):
