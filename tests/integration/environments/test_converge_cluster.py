@@ -67,8 +67,7 @@ def _versions(kube, ns):
     """resourceVersion of every object of ours in the namespace and of the Flux objects in flux-system."""
     out = {}
     for kinds, space in (("namespace/%s" % ns, None),
-                         # ResourceQuota left out: the quota admission rewrites its status as pods come and go
-                         ("limitranges,serviceaccounts,secrets,roles,rolebindings,networkpolicies,"
+                         ("resourcequotas,limitranges,serviceaccounts,secrets,roles,rolebindings,networkpolicies,"
                           "helmreleases.helm.toolkit.fluxcd.io", ns),
                          ("gitrepositories.source.toolkit.fluxcd.io,kustomizations.kustomize.toolkit.fluxcd.io",
                           "flux-system")):
@@ -77,7 +76,11 @@ def _versions(kube, ns):
         for item in data.get("items", [data]):
             meta = item["metadata"]
             if any(m.get("manager") == FIELD_MANAGER for m in meta.get("managedFields", [])):
-                out[(item["kind"], meta.get("namespace"), meta["name"])] = meta["resourceVersion"]
+                # A ResourceQuota's resourceVersion moves with its status (the quota admission counts pods as
+                # they come and go): compare what we own, its spec, instead.
+                out[(item["kind"], meta.get("namespace"), meta["name"])] = (
+                    json.dumps(item["spec"], sort_keys=True) if item["kind"] == "ResourceQuota"
+                    else meta["resourceVersion"])
     return out
 
 
