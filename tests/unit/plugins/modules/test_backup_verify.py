@@ -18,7 +18,6 @@ from ansible_collections.supertodo.platform.plugins.module_utils.backup.errors i
 from ansible_collections.supertodo.platform.plugins.modules import backup_verify, redis_backup_verify  # noqa: E402
 from backup_fakes import FakeStore, fill  # noqa: E402
 
-NOW = datetime.datetime.now(datetime.timezone.utc)
 ARGS = {"destination_path": "s3://super-todo-backups/pg", "server_name": "postgres-production",
         "aws_secret_key": "s3cr3t-value", "aws_access_key": "AK", "retention_window": ""}
 
@@ -34,12 +33,15 @@ def run(capsys, module, args, check=False):
 
 @pytest.fixture
 def store(monkeypatch):
+    # Times relative to the moment the test runs, not to collection: the whole suite can take minutes, and an
+    # archive stamped at import time would be older than the default rpo by then.
+    now = datetime.datetime.now(datetime.timezone.utc)
     fake = FakeStore()
-    fill(fake, range(1, 10), [("B1", 2, 3, NOW - datetime.timedelta(hours=1), "DONE")],
+    fill(fake, range(1, 10), [("B1", 2, 3, now - datetime.timedelta(hours=1), "DONE")],
          prefix="pg/postgres-production/", newest_age=30)
     for key, (data, _mod) in list(fake.objects.items()):
         if "/wals/" in key:
-            fake.objects[key] = (data, NOW - datetime.timedelta(seconds=30))
+            fake.objects[key] = (data, now - datetime.timedelta(seconds=30))
     monkeypatch.setattr(backup_verify, "ObjectStore", lambda bucket, params: fake)
     return fake
 
