@@ -20,29 +20,31 @@ options:
   host:
     description:
       - URL of the API server; when set, the kubeconfig is not read.
+      - Defaults to E(K8S_AUTH_HOST) when O(kubeconfig) is not given (an AWX bearer-token credential sets it).
     type: str
   api_key:
     description:
-      - A bearer token for the API server.
+      - A bearer token for the API server. Defaults to E(K8S_AUTH_API_KEY).
     type: str
   validate_certs:
     description:
-      - Whether to verify the API server's certificate. Defaults to what the kubeconfig says.
+      - Whether to verify the API server's certificate. Defaults to E(K8S_AUTH_VERIFY_SSL), else what the
+        kubeconfig says.
     type: bool
     aliases: [verify_ssl]
   ca_cert:
     description:
-      - Path to a CA bundle for the API server's certificate.
+      - Path to a CA bundle for the API server's certificate. Defaults to E(K8S_AUTH_SSL_CA_CERT).
     type: path
     aliases: [ssl_ca_cert]
   client_cert:
     description:
-      - Path to a client certificate.
+      - Path to a client certificate. Defaults to E(K8S_AUTH_CERT_FILE).
     type: path
     aliases: [cert_file]
   client_key:
     description:
-      - Path to the client certificate's key.
+      - Path to the client certificate's key. Defaults to E(K8S_AUTH_KEY_FILE).
     type: path
     aliases: [key_file]
   request_timeout:

@@ -30,15 +30,48 @@ except ImportError as exc:  # pragma: no cover - reported by the module
     KUBERNETES_IMPORT_ERROR = exc
 
 
-def build_configuration(params):
+# Options that, when not given, are read from the environment as kubernetes.core's modules read them (an AWX
+# bearer-token credential injects K8S_AUTH_HOST, K8S_AUTH_API_KEY, K8S_AUTH_VERIFY_SSL, K8S_AUTH_SSL_CA_CERT).
+ENV_FALLBACK = {
+    "host": "K8S_AUTH_HOST",
+    "api_key": "K8S_AUTH_API_KEY",
+    "validate_certs": "K8S_AUTH_VERIFY_SSL",
+    "ca_cert": "K8S_AUTH_SSL_CA_CERT",
+    "client_cert": "K8S_AUTH_CERT_FILE",
+    "client_key": "K8S_AUTH_KEY_FILE",
+}
+
+
+def connection_params(params, environ=None):
+    """The module's connection options, each missing one filled from its K8S_AUTH_* environment variable.
+
+    An explicit ``kubeconfig`` option keeps the kubeconfig in charge: the environment's host is then not used.
+    """
+    environ = os.environ if environ is None else environ
+    out = dict(params)
+    for option, variable in ENV_FALLBACK.items():
+        if out.get(option) in (None, "") and environ.get(variable):
+            if option == "host" and out.get("kubeconfig"):
+                continue
+            value = environ[variable]
+            if option == "validate_certs":
+                value = value.strip().lower() not in ("0", "false", "no", "off")
+            out[option] = value
+    return out
+
+
+def build_configuration(params, environ=None):
     """Return a ``kubernetes.client.Configuration`` from the module's connection options.
 
-    Precedence follows kubernetes.core: explicit ``host``/``api_key`` options, then ``kubeconfig`` (or the
-    ``K8S_AUTH_KUBECONFIG`` / ``KUBECONFIG`` environment), with ``context`` selecting the context.
+    Precedence follows kubernetes.core: explicit options, then the ``K8S_AUTH_*`` environment; a ``host`` (option
+    or ``K8S_AUTH_HOST``) means no kubeconfig is read; otherwise ``kubeconfig`` (or the ``K8S_AUTH_KUBECONFIG`` /
+    ``KUBECONFIG`` environment), with ``context`` selecting the context.
     """
+    environ = os.environ if environ is None else environ
+    params = connection_params(params, environ)
     cfg = kubernetes.client.Configuration()
-    kubeconfig = params.get("kubeconfig") or os.environ.get("K8S_AUTH_KUBECONFIG") or os.environ.get("KUBECONFIG")
-    context = params.get("context") or os.environ.get("K8S_AUTH_CONTEXT")
+    kubeconfig = params.get("kubeconfig") or environ.get("K8S_AUTH_KUBECONFIG") or environ.get("KUBECONFIG")
+    context = params.get("context") or environ.get("K8S_AUTH_CONTEXT")
     if not params.get("host"):
         if not kubeconfig:
             kubeconfig = os.path.expanduser("~/.kube/config")
