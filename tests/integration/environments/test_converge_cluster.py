@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 import base64
 import uuid
 from pathlib import Path
@@ -26,6 +27,7 @@ pytestmark = pytest.mark.cluster
 
 REPO = Path(__file__).resolve().parents[3]
 FIELD_MANAGER = "supertodo.platform"
+REPORT_DIR = tempfile.mkdtemp(prefix="supertodo-verify-")
 
 
 def _env(kube, extra=None):
@@ -38,6 +40,8 @@ def _env(kube, extra=None):
         if key.startswith("SUPERTODO_") and key != "SUPERTODO_SCHEMA_DIR":
             env.pop(key)
     env.setdefault("SUPERTODO_SCHEMA_DIR", os.environ.get("SUPERTODO_SCHEMA_DIR", str(REPO.parent / "shared" / "schemas")))
+    # site.yml ends with the environment report: keep its files out of the user's state directory.
+    env["SUPERTODO_VERIFY_REPORT_DIR"] = REPORT_DIR
     env.update(extra or {})
     return env
 
