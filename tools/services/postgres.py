@@ -11,12 +11,10 @@ from __future__ import annotations
 import os
 import pwd
 import shlex
-import shutil
 import subprocess
 import sys
-import tempfile
 
-from services.common import ServiceError, free_ports, stop_pid, wait_until
+from services.common import LoopbackServer, ServiceError, free_ports, wait_until
 
 PG_BIN = os.environ.get("SUPERTODO_PG_BIN", "/usr/lib/postgresql/15/bin")
 
@@ -73,25 +71,27 @@ def _preexec_for(user):
     return demote
 
 
-class PostgresServer:
+class PostgresServer(LoopbackServer):
     """A scratch PostgreSQL 15 cluster listening on 127.0.0.1:<free port>, trust auth for the local superuser.
 
     ``archive`` (optional) is ``(destination_url, server_name, endpoint_url, env)``: WAL segments are shipped with
     barman-cloud-wal-archive (``compression``: None, "gzip", "bzip2", ...).
     """
 
+    name = "postgres"
+    prefix = "pg15-"
+    log_name = "postgres.log"
+    stop_timeout = 30
+
     def __init__(self, archive=None, compression=None, workdir=None, pgdata=None, port=None):
-        self._own_dir = workdir is None
-        self.workdir = workdir or tempfile.mkdtemp(prefix="pg15-")
+        super().__init__(workdir)
         os.chmod(self.workdir, 0o755)
         self.pgdata = pgdata or os.path.join(self.workdir, "data")
         self.sockdir = os.path.join(self.workdir, "sock")
         self.archive = archive
         self.compression = compression
         self.port = port
-        self.proc = None
         self.user = run_as_user()
-        self.log_path = os.path.join(self.workdir, "postgres.log")
 
     # -- lifecycle ----------------------------------------------------------------------------------
     def init(self):
@@ -129,37 +129,14 @@ class PostgresServer:
             self.port = free_ports(1, low=30000, high=32000)[0]
         with open(os.path.join(self.pgdata, "postgresql.auto.conf"), "a", encoding="utf-8") as fh:
             fh.write("port = %d\n" % self.port)
-        log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
-        chown_to_pg(self.log_path)
-        self._log = log
-        self.proc = subprocess.Popen([os.path.join(PG_BIN, "postgres"), "-D", self.pgdata], stdout=log,
-                                     stderr=subprocess.STDOUT, preexec_fn=_preexec_for(self.user),
-                                     start_new_session=True)
-        try:
-            wait_until(self._ready, timeout, "PostgreSQL on 127.0.0.1:%d" % self.port)
-        except ServiceError as exc:
-            self.stop()
-            raise ServiceError("%s; log tail: %s" % (exc, self.log_tail())) from exc
+        self._spawn([os.path.join(PG_BIN, "postgres"), "-D", self.pgdata], preexec_fn=_preexec_for(self.user))
+        self._wait_ready(self._ready, timeout, "PostgreSQL on 127.0.0.1:%d" % self.port)
         return self
 
     def _ready(self):
-        if self.proc.poll() is not None:
-            raise ServiceError("postgres exited with %s" % self.proc.returncode)
         conn = self.connect()
         conn.close()
         return True
-
-    def stop(self):
-        stop_pid(self.proc, timeout=30)
-        self.proc = None
-        if getattr(self, "_log", None):
-            self._log.close()
-            self._log = None
-
-    def cleanup(self):
-        self.stop()
-        if self._own_dir:
-            shutil.rmtree(self.workdir, ignore_errors=True)
 
     # -- helpers --------------------------------------------------------------------------------------
     def _run(self, args, env=None):
@@ -196,12 +173,3 @@ class PostgresServer:
 
     def pg_env(self):
         return {"PGHOST": "127.0.0.1", "PGPORT": str(self.port), "PGUSER": "postgres"}
-
-    def log_tail(self, size=3000):
-        try:
-            with open(self.log_path, "rb") as fh:
-                fh.seek(0, os.SEEK_END)
-                fh.seek(max(0, fh.tell() - size))
-                return fh.read().decode("utf-8", "replace")
-        except OSError:
-            return ""

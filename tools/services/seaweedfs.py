@@ -6,24 +6,24 @@ import json
 import os
 import secrets
 import shutil
-import subprocess
-import tempfile
 
-from services.common import ServiceError, free_ports, port_open, stop_pid, wait_until
+from services.common import LoopbackServer, ServiceError, free_ports, port_open
 
 
-class SeaweedS3:
+class SeaweedS3(LoopbackServer):
     """One ``weed mini`` process: master, volume, filer and S3 gateway, every port chosen here, telemetry off."""
 
+    name = "weed"
+    prefix = "seaweedfs-"
+    log_name = "weed.log"
+
     def __init__(self, buckets=("super-todo-backups",), workdir=None):
+        super().__init__(workdir)
         self.buckets = list(buckets)
         self.access_key = "test-" + secrets.token_hex(6)
         self.secret_key = secrets.token_hex(20)
-        self._own_dir = workdir is None
-        self.workdir = workdir or tempfile.mkdtemp(prefix="seaweedfs-")
-        self.proc = None
         self.s3_port = None
-        self.log_path = os.path.join(self.workdir, "weed.log")
+        self._tmp_sockets = []
 
     @property
     def endpoint_url(self):
@@ -75,21 +75,9 @@ class SeaweedS3:
         ]
         if self.buckets:
             args.append("-bucket=" + ",".join(self.buckets))
-        log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
-        self._log = log
-        self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir,
-                                     start_new_session=True)
-        try:
-            wait_until(lambda: self._alive() and port_open(s3) and self._buckets_ready(), timeout, "SeaweedFS S3")
-        except ServiceError as exc:
-            self.stop()
-            raise ServiceError("%s; log tail: %s" % (exc, self.log_tail())) from exc
+        self._spawn(args, cwd=self.workdir)
+        self._wait_ready(lambda: port_open(s3) and self._buckets_ready(), timeout, "SeaweedFS S3 on 127.0.0.1:%d" % s3)
         return self
-
-    def _alive(self):
-        if self.proc.poll() is not None:
-            raise ServiceError("weed exited with %s" % self.proc.returncode)
-        return True
 
     def _buckets_ready(self):
         client = self.client()
@@ -110,33 +98,9 @@ class SeaweedS3:
                           s3={"addressing_style": "path"}),
         )
 
-    def log_tail(self, size=2000):
-        try:
-            with open(self.log_path, "rb") as fh:
-                fh.seek(0, os.SEEK_END)
-                fh.seek(max(0, fh.tell() - size))
-                return fh.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
-
     def stop(self):
-        stop_pid(self.proc)
-        self.proc = None
-        for path in getattr(self, "_tmp_sockets", ()):
+        super().stop()
+        for path in self._tmp_sockets:
             if os.path.exists(path):
                 os.unlink(path)
         self._tmp_sockets = []
-        if getattr(self, "_log", None):
-            self._log.close()
-            self._log = None
-
-    def cleanup(self):
-        self.stop()
-        if self._own_dir:
-            shutil.rmtree(self.workdir, ignore_errors=True)
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.cleanup()
