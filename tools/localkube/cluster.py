@@ -197,6 +197,21 @@ class Cluster:
                     what, timeout, last, self.logs))
             time.sleep(0.2)
 
+    def _apiserver_argv(self):
+        p = self.ports
+        pki = self.pki.path
+        return [
+            build.binaries()["kube-apiserver"], "--etcd-servers", "http://127.0.0.1:%d" % p["etcd"],
+            "--bind-address", "127.0.0.1", "--advertise-address", "127.0.0.1",
+            "--secure-port", p["kube-apiserver"], "--insecure-port", "0",
+            "--cert-dir", self.state / "pki", "--tls-cert-file", pki("apiserver.crt"),
+            "--tls-private-key-file", pki("apiserver.key"), "--client-ca-file", pki("ca.crt"),
+            "--service-account-key-file", pki("sa.pub"), "--service-account-signing-key-file", pki("sa.key"),
+            "--service-account-issuer", "https://kubernetes.default.svc.cluster.local",
+            "--authorization-mode", "Node,RBAC", "--enable-admission-plugins", "NodeRestriction",
+            "--service-cluster-ip-range", SERVICE_CIDR, "--allow-privileged=true", "--profiling=false",
+            "--endpoint-reconciler-type", "none", "--event-ttl", "1h", "--v", "1"]
+
     def _start_control_plane(self, started, timings, timeout):
         p = self.ports
         pki = self.pki.path
@@ -214,17 +229,7 @@ class Cluster:
             "http://127.0.0.1:%d/health" % p["etcd"], timeout=2).read(), timeout, [("etcd", etcd)])
         timings["etcd"] = round(time.monotonic() - t, 1)
         t = time.monotonic()
-        api = self._spawn(started, "kube-apiserver", [
-            bins["kube-apiserver"], "--etcd-servers", "http://127.0.0.1:%d" % p["etcd"],
-            "--bind-address", "127.0.0.1", "--advertise-address", "127.0.0.1",
-            "--secure-port", p["kube-apiserver"], "--insecure-port", "0",
-            "--cert-dir", self.state / "pki", "--tls-cert-file", pki("apiserver.crt"),
-            "--tls-private-key-file", pki("apiserver.key"), "--client-ca-file", pki("ca.crt"),
-            "--service-account-key-file", pki("sa.pub"), "--service-account-signing-key-file", pki("sa.key"),
-            "--service-account-issuer", "https://kubernetes.default.svc.cluster.local",
-            "--authorization-mode", "Node,RBAC", "--enable-admission-plugins", "NodeRestriction",
-            "--service-cluster-ip-range", SERVICE_CIDR, "--allow-privileged=true", "--profiling=false",
-            "--endpoint-reconciler-type", "none", "--event-ttl", "1h", "--v", "1"])
+        api = self._spawn(started, "kube-apiserver", self._apiserver_argv())
         self._wait("kube-apiserver on 127.0.0.1:%d (/readyz)" % p["kube-apiserver"], self._api_ready, timeout,
                    [("kube-apiserver", api), ("etcd", etcd)])
         timings["api_ready"] = round(time.monotonic() - t, 1)
@@ -339,6 +344,33 @@ class Cluster:
         self.say("down: stopped %s; %s" % (", ".join(stopped) or "nothing (no running process recorded)",
                                            "removed %s" % self.state if removed else "no state dir"))
         return {"stopped": stopped, "removed": removed}
+
+    # ------------------------------------------------------------------------------- one component (fault drills)
+    RESTARTABLE = ("kube-apiserver",)
+
+    def stop_component(self, name, grace=20.0):
+        """Stop one recorded process by its PID (SIGTERM, SIGKILL after ``grace`` seconds; 0: at once), leaving the
+        others running (fault drills). True if it ran."""
+        entries = self.pidfile.read()
+        if name not in entries:
+            raise LocalClusterError("%s is not a process of the cluster in %s (known: %s)" % (
+                name, self.state, ", ".join(sorted(entries)) or "none"))
+        stopped = procs.stop(entries[name], timeout=grace)
+        self.say("stopped %s (pid %d)" % (name, entries[name]["pid"]))
+        return stopped
+
+    def start_component(self, name, timeout=120.0):
+        """Start a component stopped by :meth:`stop_component` again, with the same flags and port; wait until ready."""
+        if name not in self.RESTARTABLE:
+            raise LocalClusterError("start_component supports %s, not %s" % (", ".join(self.RESTARTABLE), name))
+        entries = self.pidfile.read()
+        if name in entries and procs.alive(entries[name]):
+            return False
+        proc = self._spawn(entries, name, self._apiserver_argv())
+        self._wait("kube-apiserver on 127.0.0.1:%d (/readyz)" % self.ports["kube-apiserver"], self._api_ready,
+                   timeout, [(name, proc)])
+        self.say("started %s (pid %d)" % (name, proc.pid))
+        return True
 
     # ---------------------------------------------------------------------------------------------- status
     def status(self):
