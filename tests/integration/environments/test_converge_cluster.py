@@ -154,6 +154,33 @@ def test_staging_converges_with_every_object(kube, staging):
     assert managers and managers[0]["operation"] == "Apply"
 
 
+def test_staging_converge_ends_with_a_ready_report_of_the_live_cluster(staging):
+    assert "staging (namespace staging): Ready" in staging["first"].stdout
+    with open(os.path.join(REPORT_DIR, "staging.json"), encoding="utf-8") as fh:
+        report = json.load(fh)
+    assert report["ready"] is True and report["drift"] == [] and report["problems"] == []
+    assert {o["object"] for o in report["objects"]} >= {"HelmRelease super-todo", "HelmRelease postgres-staging",
+                                                        "HelmRelease redis-staging", "Deployment super-todo"}
+
+
+def _handled(kube, ns):
+    data = _get(kube, "-n", ns, "get", "helmreleases.helm.toolkit.fluxcd.io")
+    return {i["metadata"]["name"]: i.get("status", {}).get("lastHandledReconcileAt") for i in data["items"]}
+
+
+def test_reconcile_playbook_reconciles_every_helmrelease_and_reports_its_revision(kube, staging):
+    before = _handled(kube, "staging")
+    proc = _ok(site(kube, "staging", playbook="playbooks/reconcile.yml"))
+    after = _handled(kube, "staging")
+    assert set(after) == {"super-todo", "postgres-staging", "redis-staging"}
+    for name, token in after.items():
+        assert token and token != before[name], name
+        assert "HelmRelease staging/%s: " % name in proc.stdout
+    proc = site(kube, "staging", "-e", "reconcile_name=no-such-release", playbook="playbooks/reconcile.yml")
+    assert proc.returncode != 0
+    assert "no HelmRelease no-such-release in namespace staging" in proc.stdout
+
+
 def test_staging_second_converge_changes_nothing(kube, staging):
     assert _recap_changed(staging["second"]) == 0
     assert _versions(kube, "staging") == staging["versions"]
