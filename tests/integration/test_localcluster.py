@@ -80,6 +80,27 @@ def test_ports_are_derived_from_the_state_dir(tmp_path):
     assert len(set(a.values())) == 5 and all(1024 < p < 65536 for p in a.values())
 
 
+def test_audit_log_is_opt_in_and_passed_to_the_apiserver(tmp_path, monkeypatch):
+    monkeypatch.delenv("SUPERTODO_AUDIT_LOG", raising=False)
+    plain = Cluster(state_dir=tmp_path / "plain", echo=False)
+    assert plain._audit_argv() == []
+    assert not any(str(a).startswith("--audit") for a in plain._apiserver_argv())
+    log = tmp_path / "logs" / "audit.log"
+    monkeypatch.setenv("SUPERTODO_AUDIT_LOG", str(log))
+    audited = Cluster(state_dir=tmp_path / "audited", echo=False)
+    audited.state.mkdir()
+    argv = [str(a) for a in audited._apiserver_argv()]
+    assert argv[argv.index("--audit-log-path") + 1] == str(log)
+    assert argv[argv.index("--audit-log-format") + 1] == "json"
+    policy = Path(argv[argv.index("--audit-policy-file") + 1])
+    assert "level: Metadata" in policy.read_text() and policy.parent == audited.state
+    # a restarted apiserver (fault drills) keeps the audit log recorded by ``up`` in cluster.json
+    monkeypatch.delenv("SUPERTODO_AUDIT_LOG")
+    (audited.state / "cluster.json").write_text(json.dumps({"audit_log": str(log)}))
+    again = [str(a) for a in Cluster(state_dir=audited.state, echo=False)._apiserver_argv()]
+    assert again[again.index("--audit-log-path") + 1] == str(log)
+
+
 def test_kubelet_double_readiness_waits_for_each_probe_delay():
     from localkube import kubelet
     pod = {"metadata": {}, "spec": {"containers": [

@@ -18,6 +18,9 @@ def main(argv=None):
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="start etcd, the control plane, the CRDs and the doubles (idempotent)")
     up.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for each readiness step")
+    up.add_argument("--audit-log", metavar="PATH", default=None,
+                    help="write the API server's audit log (JSON lines, level Metadata) to PATH; default: "
+                         "$SUPERTODO_AUDIT_LOG, else no audit log")
     sub.add_parser("down", help="stop exactly the processes 'up' started and remove the state dir")
     st = sub.add_parser("status", help="what runs (exit 0 when the API is ready, 3 when not running)")
     st.add_argument("--json", action="store_true")
@@ -34,7 +37,7 @@ def main(argv=None):
             else:
                 print("cached: %s (no build needed)" % result["bin_dir"])
             return 0
-        cluster = Cluster()
+        cluster = Cluster(audit_log=getattr(args, "audit_log", None))
         if args.command == "up":
             cluster.up(timeout=args.timeout)
             print(cluster.env())

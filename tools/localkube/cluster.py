@@ -31,6 +31,14 @@ NODES = (("node-a", "zone-a"), ("node-b", "zone-b"), ("node-c", "zone-c"))
 REGION = "local"
 SERVICE_CIDR = "10.0.0.0/24"
 ORDER = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet-double", "flux-double")
+# Opt-in API audit log (request counting in benchmarks/): one event per request at level Metadata (who, verb,
+# resource, URI, user agent, status; no bodies), written when the request completes.
+AUDIT_POLICY = """apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+  - level: Metadata
+"""
 
 
 def ports_for(state_dir: Path) -> dict:
@@ -65,8 +73,10 @@ def fluxdouble_present():
 
 
 class Cluster:
-    def __init__(self, state_dir=None, schema_dir=None, echo=True):
+    def __init__(self, state_dir=None, schema_dir=None, echo=True, audit_log=None):
         self.state = Path(state_dir) if state_dir else paths.state_dir()
+        audit_log = audit_log or os.environ.get("SUPERTODO_AUDIT_LOG")
+        self.audit_log = Path(audit_log).expanduser().resolve() if audit_log else None
         self.schema_dir = Path(schema_dir) if schema_dir else paths.schema_dir()
         self.ports = ports_for(self.state)
         self.pki = PKI(self.state / "pki")
@@ -166,7 +176,8 @@ class Cluster:
             raise
         timings["total"] = round(time.monotonic() - t0, 1)
         info = {"version": KUBE_VERSION, "ports": self.ports, "kubeconfig": str(self.kubeconfig),
-                "built": result["built"], "timings": timings, "state_dir": str(self.state)}
+                "built": result["built"], "timings": timings, "state_dir": str(self.state),
+                "audit_log": str(self.audit_log) if self.audit_log else None}
         (self.state / "cluster.json").write_text(json.dumps(info, indent=1))
         self.say("up in %.1fs (API ready after %.1fs); %s" % (timings["total"], timings["api_ready"], self.env()))
         return {"reused": False, **info}
@@ -210,7 +221,19 @@ class Cluster:
             "--service-account-issuer", "https://kubernetes.default.svc.cluster.local",
             "--authorization-mode", "Node,RBAC", "--enable-admission-plugins", "NodeRestriction",
             "--service-cluster-ip-range", SERVICE_CIDR, "--allow-privileged=true", "--profiling=false",
-            "--endpoint-reconciler-type", "none", "--event-ttl", "1h", "--v", "1"]
+            "--endpoint-reconciler-type", "none", "--event-ttl", "1h", "--v", "1", *self._audit_argv()]
+
+    def _audit_argv(self):
+        """The audit flags when an audit log was asked for (``audit_log`` / ``$SUPERTODO_AUDIT_LOG``, or the one
+        recorded by ``up`` when a component is restarted); none by default."""
+        audit_log = self.audit_log or (Path(self.info()["audit_log"]) if self.info().get("audit_log") else None)
+        if not audit_log:
+            return []
+        audit_log.parent.mkdir(parents=True, exist_ok=True)
+        policy = self.state / "audit-policy.yaml"
+        policy.write_text(AUDIT_POLICY)
+        return ["--audit-policy-file", policy, "--audit-log-path", audit_log, "--audit-log-format", "json",
+                "--audit-log-maxsize", "200", "--audit-log-maxbackup", "2", "--audit-log-mode", "blocking"]
 
     def _start_control_plane(self, started, timings, timeout):
         p = self.ports
