@@ -521,7 +521,10 @@ class Controller:
                  "action": action}
         if history and history[0].get("digest") == entry["digest"] and not (
                 annotations.get(FORCE_AT) and annotations.get(FORCE_AT) != status.get("lastHandledForceAt")):
-            entry = history[0]               # nothing changed: no new release
+            # Nothing changed: no new release, and (as helm-controller does for an in-sync release) Ready keeps
+            # the reason and message of the action that made the current release.
+            entry = history[0]
+            action = entry.get("action") or action
         else:
             history = [entry] + history[:4]
         extra = {"history": history, "lastAttemptedRevision": version, "lastAttemptedConfigDigest": config_digest,
