@@ -1,0 +1,77 @@
+# -*- coding: utf-8 -*-
+# Copyright: supertodo.platform contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Object storage down or wrong credentials while the production backups are verified: a clear failure naming the
+endpoint or the credentials, never a pass. A real SeaweedFS S3 server (tools/services), stopped or given wrong keys;
+the playbook runs supertodo.platform.backup_verify and redis_backup_verify with the production inventory's paths."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rel_helpers import SECRETS, playbook, record
+from services.seaweedfs import SeaweedS3
+
+PLAY = str(Path(__file__).resolve().parent / "backup_storage.yml")
+BUCKET = "super-todo-backups"
+
+
+@pytest.fixture(scope="module")
+def s3():
+    server = SeaweedS3(buckets=(BUCKET,)).start()
+    yield server
+    server.cleanup()
+
+
+def _verify(endpoint, access_key, secret_key, *args):
+    env = dict(SECRETS, SUPERTODO_BACKUP_S3_ACCESS_KEY_ID=access_key, SUPERTODO_BACKUP_S3_SECRET_ACCESS_KEY=secret_key)
+    return playbook("production", PLAY, "-e", "backups_endpoint_url=%s" % endpoint, *args, extra_env=env,
+                    cluster=False, timeout=300)
+
+
+def _assert_clean_failure(run, *texts, secret=None):
+    assert run.rc != 0, run.tail()
+    assert "failed=0" not in run.stdout
+    for text in texts:
+        assert text in run.flat, "%r not in:\n%s" % (text, run.tail())
+    assert "Traceback" not in run.flat
+    if secret:
+        assert secret not in run.stdout + run.stderr
+
+
+def test_wrong_secret_key_fails_naming_the_endpoint_and_the_credentials(s3, request):
+    run = _verify(s3.endpoint_url, s3.access_key, "not-the-secret-key-0123456789", "-e", "backup_storage_keep_going=true")
+    _assert_clean_failure(run, "storage check failed", "credentials rejected by %s" % s3.endpoint_url,
+                          "for bucket %s" % BUCKET, secret="not-the-secret-key-0123456789")
+    # both checks fail, each on its own
+    assert run.flat.count("credentials rejected by %s" % s3.endpoint_url) >= 2
+    record(request, "S3 secret key wrong (real SeaweedFS)", "fails naming the endpoint and the credentials",
+           run.fatal(), run.seconds)
+
+
+def test_unknown_access_key_fails_naming_the_credentials(s3, request):
+    run = _verify(s3.endpoint_url, "AKIANOTAKNOWNKEY0000", s3.secret_key)
+    _assert_clean_failure(run, "credentials rejected by %s" % s3.endpoint_url, secret=s3.secret_key)
+    record(request, "S3 access key unknown (real SeaweedFS)", "fails naming the credentials", run.fatal(), run.seconds)
+
+
+def test_a_reachable_store_without_backups_is_a_failure_not_a_pass(s3, request):
+    """The control: the right keys pass the storage check, and an empty archive still fails."""
+    run = _verify(s3.endpoint_url, s3.access_key, s3.secret_key)
+    _assert_clean_failure(run, "empty archive", secret=s3.secret_key)
+    assert "credentials rejected" not in run.flat and "%s unreachable" % s3.endpoint_url not in run.flat
+    record(request, "S3 reachable, right keys, no backup stored", "fails (archive check), not a pass", run.fatal(),
+           run.seconds)
+
+
+def test_stopped_s3_server_fails_naming_the_endpoint(request):
+    server = SeaweedS3(buckets=(BUCKET,)).start()
+    endpoint, access, secret = server.endpoint_url, server.access_key, server.secret_key
+    server.cleanup()  # stopped: nothing listens on the endpoint any more
+    run = _verify(endpoint, access, secret, "-e", "backup_storage_keep_going=true")
+    _assert_clean_failure(run, "storage check failed", "endpoint %s unreachable" % endpoint, secret=secret)
+    assert run.seconds < 120
+    record(request, "S3 server stopped (real SeaweedFS, then stopped)", "fails naming the endpoint", run.fatal(),
+           run.seconds)
