@@ -16,7 +16,12 @@ description:
     C(openAPIV3Schema) of the CRDs in O(schema_dir)C(/crds) (including fields the schema does not declare), and
     HelmRelease C(spec.values) against the chart's C(values.schema.json).
   - Applies the objects in dependency order of kind with server-side apply (C(application/apply-patch+yaml),
-    field manager O(field_manager), conflicts forced). A no-op costs two API requests per object.
+    field manager O(field_manager), conflicts forced). A no-op costs two API requests per object (a GET and
+    the PATCH).
+  - Where each kind lives (API discovery) is kept between runs, as kubectl keeps it, in a file per API server URL
+    under E(SUPERTODO_DISCOVERY_CACHE_DIR) (default C(${XDG_CACHE_HOME:-~/.cache}/supertodo/discovery), mode
+    0600, 6 hours); only kind names are stored. With a warm cache a no-op run makes no discovery request; a
+    group/version that met a 404 is discovered again. Set E(SUPERTODO_DISCOVERY_CACHE_DIR=off) to switch it off.
   - Fails, naming the object and the field path, when the API server silently dropped a field it was sent
     (Kubernetes 1.20 and CRDs that lack a field prune unknown fields instead of refusing them).
   - Secret values are added to the module's no_log values at run time and Secret data is redacted from the
@@ -88,7 +93,7 @@ counts:
   type: dict
   sample: {create: 0, update: 1, unchanged: 17}
 requests:
-  description: API requests made (discovery included).
+  description: API requests made, discovery included (no discovery request when the discovery cache is warm).
   returned: always
   type: int
   sample: 38

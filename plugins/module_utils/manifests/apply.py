@@ -5,7 +5,9 @@
 
 Per object: one GET (the state before, for ``changed`` and the diff) and one PATCH
 ``application/apply-patch+yaml`` with ``fieldManager`` and ``force=true`` (``dryRun=All`` in check mode): two
-requests for a no-op (a custom resource that is created gets a second PATCH, see ``apply_object``). ``changed`` compares the resourceVersion before and after (a no-op apply writes nothing
+requests for a no-op (a custom resource that is created gets a second PATCH, see ``apply_object``). Where each kind
+lives comes from the discovery cache (``discovery.py``) when it is warm, so a no-op run adds no discovery request;
+a GET that answers 404 for a cached group/version has that group/version discovered again before the create. ``changed`` compares the resourceVersion before and after (a no-op apply writes nothing
 and keeps it); in check mode, where the server returns the would-be object without storing it, it compares the
 object without its bookkeeping metadata.
 
@@ -97,8 +99,9 @@ def comparable(obj):
 class Applier:
     """Applies ordered entries through a ``KubeClient``-like object (``get`` and ``patch``)."""
 
-    def __init__(self, client, field_manager, check_mode=False, force=True):
+    def __init__(self, client, field_manager, check_mode=False, force=True, discovery=None):
         self.client = client
+        self.discovery = discovery
         self.field_manager = field_manager
         self.check_mode = check_mode
         self.force = force
@@ -111,6 +114,12 @@ class Applier:
         before = None
         try:
             before = self.client.get(obj["apiVersion"], obj["kind"], name, namespace)
+            if self.discovery is not None:
+                if before is None:
+                    # cached discovery is trusted only once the server confirms it: a 404 may mean "not served"
+                    self.discovery.recheck(self.client, obj["apiVersion"], obj["kind"])
+                else:
+                    self.discovery.confirm(obj["apiVersion"])
             query = {"fieldManager": self.field_manager}
             if self.force:
                 query["force"] = "true"

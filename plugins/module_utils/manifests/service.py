@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from ansible_collections.supertodo.platform.plugins.module_utils.kube.client import KubeClient
 from ansible_collections.supertodo.platform.plugins.module_utils.manifests.apply import Applier
+from ansible_collections.supertodo.platform.plugins.module_utils.manifests.discovery import DiscoveryCache
 from ansible_collections.supertodo.platform.plugins.module_utils.manifests.errors import ManifestInvalid
 from ansible_collections.supertodo.platform.plugins.module_utils.manifests.objects import (
     is_secret,
@@ -43,8 +44,16 @@ def _yaml(obj):
 def apply_manifests(params, check_mode=False, diff=False, client=None):
     entries = validate(params)
     client = client or KubeClient(params)
-    applier = Applier(client, params.get("field_manager") or "supertodo.platform", check_mode=check_mode)
-    results = applier.apply(entries)
+    cache = DiscoveryCache.for_client(client)
+    if cache is not None:
+        cache.load(client)
+    applier = Applier(client, params.get("field_manager") or "supertodo.platform", check_mode=check_mode,
+                      discovery=cache)
+    try:
+        results = applier.apply(entries)
+    finally:
+        if cache is not None:
+            cache.save(client)
     counts = {"create": 0, "update": 0, "unchanged": 0}
     for res in results:
         counts[res["action"]] += 1
