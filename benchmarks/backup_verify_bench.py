@@ -23,11 +23,13 @@ import tracemalloc
 from concurrent.futures import ThreadPoolExecutor
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path[:0] = [os.path.join(ROOT, ".collections"), os.path.join(ROOT, "tools")]
+sys.path[:0] = [os.path.join(ROOT, ".collections"), os.path.join(ROOT, "tools"), os.path.join(ROOT, "benchmarks")]
 
 from ansible_collections.supertodo.platform.plugins.module_utils.backup.wal import segment_name  # noqa: E402
 from ansible_collections.supertodo.platform.plugins.modules import backup_verify  # noqa: E402
 from services.seaweedfs import SeaweedS3  # noqa: E402
+
+import machine  # noqa: E402
 
 BUCKET = "super-todo-backups"
 PREFIX = "postgres-production"
@@ -111,6 +113,7 @@ def main():
     parser.add_argument("--days", type=int, default=7)
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
+    machine.print_info()
     with SeaweedS3(buckets=(BUCKET,)) as s3:
         t0 = time.monotonic()
         count = fill(s3, args.days)

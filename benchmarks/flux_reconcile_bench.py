@@ -23,7 +23,9 @@ import uuid
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO / ".collections"), str(REPO / "tools")]
+sys.path[:0] = [str(REPO / ".collections"), str(REPO / "tools"), str(REPO / "benchmarks")]
+
+import machine  # noqa: E402
 
 from ansible_collections.supertodo.platform.plugins.module_utils.flux.service import FluxService  # noqa: E402
 from ansible_collections.supertodo.platform.plugins.module_utils.kube.client import KubeClient  # noqa: E402
@@ -70,6 +72,7 @@ def main():
     args = parser.parse_args()
     if not args.kubeconfig:
         parser.error("--kubeconfig or KUBECONFIG is required")
+    machine.print_info(args.kubeconfig)
     double = None
     if args.start_double:
         env = dict(os.environ, PYTHONPATH=str(REPO / "tools"))
