@@ -13,7 +13,6 @@ import hashlib
 import json
 import os
 import shutil
-import socket
 import ssl
 import sys
 import time
@@ -24,6 +23,7 @@ from localkube import KUBE_VERSION, LocalClusterError
 from localkube import build, crds, paths, procs
 from localkube.pki import PKI
 from localkube.rest import ApiError, Rest
+from services.common import port_free
 
 PORT_NAMES = ("kube-apiserver", "etcd", "etcd-peer", "kube-controller-manager", "kube-scheduler")
 PORT_LOW, PORT_SLOTS, PORT_STRIDE = 12000, 1500, 5  # below the ephemeral range (32768+)
@@ -46,16 +46,6 @@ def ports_for(state_dir: Path) -> dict:
     slot = int(hashlib.sha256(str(Path(state_dir)).encode()).hexdigest(), 16) % PORT_SLOTS
     base = PORT_LOW + slot * PORT_STRIDE
     return {name: base + i for i, name in enumerate(PORT_NAMES)}
-
-
-def _port_in_use(port):
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return True
-    return False
 
 
 def etcd_binary():
@@ -151,7 +141,7 @@ class Cluster:
         result = build.build(echo=self.echo)
         timings["build"] = round(time.monotonic() - started, 1)
         for name, port in self.ports.items():
-            if _port_in_use(port):
+            if not port_free(port):
                 raise LocalClusterError(
                     "port %d on 127.0.0.1 (for %s) is in use by another process; stop that process, or use another "
                     "state dir (SUPERTODO_CLUSTER_DIR) which gets other ports" % (port, name))

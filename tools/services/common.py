@@ -17,7 +17,8 @@ class ServiceError(RuntimeError):
     """A test server could not be started or stopped."""
 
 
-def _port_free(port):
+def port_free(port):
+    """True when ``port`` can be bound on 127.0.0.1 (nothing listens there)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -35,7 +36,7 @@ def free_ports(count, offsets=(0,), low=20000, high=30000, rng=None):
     for _ in range(2000):
         port = rng.randrange(low, high)
         wanted = [port + off for off in offsets]
-        if taken.intersection(wanted) or not all(_port_free(p) for p in wanted):
+        if taken.intersection(wanted) or not all(port_free(p) for p in wanted):
             continue
         chosen.append(port)
         taken.update(wanted)
