@@ -81,10 +81,18 @@ class Run:
         return self.stdout[-n:] + "\n--- stderr ---\n" + self.stderr[-2000:]
 
     def fatal(self):
-        """The folded text of the fatal/FAILED lines and what follows them (the message), for the report."""
+        """The folded ``msg`` of the first failed task (its result's top-level key), for the report."""
         lines = self.stdout.splitlines()
         for i, line in enumerate(lines):
             if line.startswith("fatal:") or "FAILED!" in line:
+                for j in range(i + 1, len(lines)):
+                    if lines[j].startswith("    msg:"):
+                        end = j + 1
+                        while end < len(lines) and lines[end].startswith("      "):
+                            end += 1
+                        return " ".join(" ".join(lines[j:end]).split())[len("msg: "):]
+                    if lines[j].startswith("PLAY RECAP"):
+                        break
                 return " ".join(" ".join(lines[i:i + 12]).split())
         return ""
 
