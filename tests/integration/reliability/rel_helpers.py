@@ -81,10 +81,10 @@ class Run:
         return self.stdout[-n:] + "\n--- stderr ---\n" + self.stderr[-2000:]
 
     def fatal(self):
-        """The folded ``msg`` of the first failed task (its result's top-level key), for the report."""
+        """The folded ``msg`` of the first failed task or loop item (its result's top-level key), for the report."""
         lines = self.stdout.splitlines()
         for i, line in enumerate(lines):
-            if line.startswith("fatal:") or "FAILED!" in line:
+            if line.startswith(("fatal:", "failed: [")) or "FAILED!" in line:
                 for j in range(i + 1, len(lines)):
                     if lines[j].startswith("    msg:"):
                         end = j + 1
