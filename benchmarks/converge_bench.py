@@ -13,6 +13,7 @@ Lines (each: baseline, ours, ratio; medians of --repeats runs):
   no-op converge   the same, second run                                       vs kubectl apply --server-side again
   no-op delivery   benchmarks/delivery.yml (Ansible start-up + the delivery role's one manifest_apply task)
   no-op apply      the module's code in this process (validation + apply, no Ansible)
+  start-up         ansible-playbook of one debug task (benchmarks/startup.yml): Ansible's fixed cost
   full site.yml    first and no-op, with reconcile (waits for every HelmRelease) and verify (the report)
   API requests     per object of a no-op apply (ours in-process, and kubectl), by verb and resource
 
@@ -205,6 +206,7 @@ def main():
         ours_first, kube_first = [], []
         ours_noop, delivery_noop, inproc_noop, kube_noop = [], [], [], []
         ours_counts = kube_counts = cold_counts = None
+        startup = [bench.playbook("benchmarks/startup.yml")[0] for _ in range(n)]
         for i in range(n):
             bench.reset(entries)
             ours_first.append(bench.playbook("playbooks/site.yml", "--skip-tags", "reconcile,verify")[0])
@@ -240,6 +242,7 @@ def main():
         line("no-op converge (site.yml -reconcile -verify)", median(kube_noop), median(ours_noop), goal=3)
         line("no-op delivery step (ansible-playbook)", median(kube_noop), median(delivery_noop))
         line("no-op apply (module code, no Ansible)", median(kube_noop), median(inproc_noop))
+        line("ansible-playbook start-up (one task)", median(kube_noop), median(startup))
         if full_first is not None:
             line("first converge, full site.yml (1 run)", median(kube_first), full_first)
             line("no-op converge, full site.yml", median(kube_noop), full_noop)
