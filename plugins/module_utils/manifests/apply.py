@@ -7,9 +7,10 @@ Per object: one GET (the state before, for ``changed`` and the diff) and one PAT
 ``application/apply-patch+yaml`` with ``fieldManager`` and ``force=true`` (``dryRun=All`` in check mode): two
 requests for a no-op (a custom resource that is created gets a second PATCH, see ``apply_object``). Where each kind
 lives comes from the discovery cache (``discovery.py``) when it is warm, so a no-op run adds no discovery request;
-a GET that answers 404 for a cached group/version has that group/version discovered again before the create. ``changed`` compares the resourceVersion before and after (a no-op apply writes nothing
-and keeps it); in check mode, where the server returns the would-be object without storing it, it compares the
-object without its bookkeeping metadata.
+a GET that answers 404 for a cached group/version has that group/version discovered again before the create.
+``changed`` compares the resourceVersion before and after (a no-op apply writes nothing and keeps it); in check
+mode, where the server returns the would-be object without storing it, it compares the object without its
+bookkeeping metadata.
 
 Prune detection: an API server whose schema lacks a field (Kubernetes 1.20 for newer fields, a CRD older than the
 manifest) drops the field and answers 200. Every field path that was sent with a non-empty value and is absent
