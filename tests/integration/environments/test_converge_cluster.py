@@ -116,7 +116,7 @@ def staging(kube, flux_namespace):
     secrets = _secret_values(kube, "staging")
     versions = _versions(kube, "staging")
     second = _ok(site(kube, "staging", "-vvv"))
-    # Taken here: later tests (reconcile, check mode) annotate the HelmReleases on purpose.
+    # Taken here, not in the test: the reconcile test annotates the HelmReleases on purpose.
     after_second = _versions(kube, "staging")
     yield {"first": first, "second": second, "secrets": secrets, "versions": versions, "after_second": after_second}
     if not existed:
@@ -184,7 +184,7 @@ def test_reconcile_playbook_reconciles_every_helmrelease_and_reports_its_revisio
     assert "no HelmRelease no-such-release in namespace staging" in proc.stdout
 
 
-def test_staging_second_converge_changes_nothing(kube, staging):
+def test_staging_second_converge_changes_nothing(staging):
     assert _recap_changed(staging["second"]) == 0
     assert staging["after_second"] == staging["versions"]
 
