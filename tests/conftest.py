@@ -28,8 +28,9 @@ def cluster_state_dir() -> Path:
     return base.parent / (base.name + "-tests")
 
 
-def tool_env(kubeconfig=None) -> dict:
-    """os.environ plus the project's tools on PATH (as tools/env.sh sets them) and KUBECONFIG."""
+def tool_env(kubeconfig=None, git_url=None) -> dict:
+    """os.environ plus the project's tools on PATH (as tools/env.sh sets them), KUBECONFIG and SUPERTODO_GIT_URL
+    (the local cluster's Git server, as ``tools/localcluster env`` prints them)."""
     env = dict(os.environ)
     env["PATH"] = os.pathsep.join([str(REPO / ".venv" / "bin"), str(paths.tools_bin()), str(REPO / "tools"),
                                    env.get("PATH", "")])
@@ -38,18 +39,22 @@ def tool_env(kubeconfig=None) -> dict:
     if kubeconfig:
         env["KUBECONFIG"] = str(kubeconfig)
         env["K8S_AUTH_KUBECONFIG"] = str(kubeconfig)
+    if git_url:
+        env["SUPERTODO_GIT_URL"] = git_url
     return env
 
 
 class Kube:
-    """What cluster tests get: ``.kubeconfig`` (str), ``.env`` (dict), ``.state_dir`` (Path), ``.kubectl()``,
+    """What cluster tests get: ``.kubeconfig`` (str), ``.git_url`` (the cluster's Git server: its repository
+    ``super-todo.git``), ``.env`` (dict), ``.state_dir`` (Path), ``.kubectl()``,
     ``.cluster`` (the :class:`localkube.cluster.Cluster`, e.g. ``.cluster.rest()`` for raw API calls)."""
 
     def __init__(self, cluster: Cluster, up_result: dict):
         self.cluster = cluster
         self.state_dir = cluster.state
         self.kubeconfig = str(cluster.kubeconfig)
-        self.env = tool_env(self.kubeconfig)
+        self.git_url = cluster.git_url()
+        self.env = tool_env(self.kubeconfig, self.git_url)
         self.up_result = up_result
 
     def kubectl(self, *args, timeout=120, input=None) -> subprocess.CompletedProcess:

@@ -389,15 +389,16 @@ def test_up_from_nothing_and_down_leaves_no_process_and_no_port(tmp_path, kube):
     up_seconds = time.monotonic() - t0
     try:
         assert up.returncode == 0, up.stderr
-        assert up.stdout.strip() == "export KUBECONFIG=%s" % (state.resolve() / "kubeconfig")
-        assert len(build.build_history()) == builds, "up rebuilt the binaries"
         info = json.loads((state / "cluster.json").read_text())
+        assert up.stdout.strip() == "export KUBECONFIG=%s\nexport SUPERTODO_GIT_URL=%s" % (
+            state.resolve() / "kubeconfig", info["git_url"])
+        assert len(build.build_history()) == builds, "up rebuilt the binaries"
         assert info["built"] is False
         status = _run_cli(state, "status", "--json")
         assert status.returncode == 0
         st = json.loads(status.stdout)
         assert set(st["processes"]) >= {"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler",
-                                        "kubelet-double"}
+                                        "git-server", "kubelet-double"}
         print("\nMEASURE up with cached binaries: %.1fs, API ready %.1fs, control plane RSS %d MiB (%s)" % (
             up_seconds, info["timings"]["api_ready"], st["rss_kib_total"] // 1024,
             ", ".join("%s %d MiB" % (n, p["rss_kib"] // 1024) for n, p in st["processes"].items())))
@@ -406,7 +407,7 @@ def test_up_from_nothing_and_down_leaves_no_process_and_no_port(tmp_path, kube):
         down = _run_cli(state, "down")
     assert down.returncode == 0, down.stderr
     assert not any(procs.alive(e) for e in entries.values())
-    for name, port in ports_for(state.resolve()).items():
+    for name, port in dict(ports_for(state.resolve()), git=info["ports"]["git-server"]).items():
         with socket.socket() as sock:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind(("127.0.0.1", port))  # raises if anything still listens

@@ -24,7 +24,7 @@ def main(argv=None):
     sub.add_parser("down", help="stop exactly the processes 'up' started and remove the state dir")
     st = sub.add_parser("status", help="what runs (exit 0 when the API is ready, 3 when not running)")
     st.add_argument("--json", action="store_true")
-    sub.add_parser("env", help="print 'export KUBECONFIG=...'")
+    sub.add_parser("env", help="print 'export KUBECONFIG=...' and 'export SUPERTODO_GIT_URL=...'")
     bd = sub.add_parser("build", help="build and cache the control-plane binaries (skipped when cached)")
     bd.add_argument("--force", action="store_true", help="rebuild even when cached")
     args = parser.parse_args(argv)
@@ -62,8 +62,10 @@ def main(argv=None):
                                               "  rss %d MiB" % (p["rss_kib"] // 1024) if p["running"] else ""))
             if status["processes"]:
                 print("total rss: %d MiB" % (status["rss_kib_total"] // 1024))
+            if status["git_url"]:
+                print("git: %s" % status["git_url"])
             if status["kubeconfig"]:
-                print("export KUBECONFIG=%s" % status["kubeconfig"])
+                print(cluster.env())
         return 0 if status["api_ready"] else 3
     except LocalClusterError as exc:
         print("localcluster %s: error: %s" % (args.command, exc), file=sys.stderr)

@@ -1,9 +1,12 @@
 """``tools/localcluster up|down|status|env``: etcd, kube-apiserver, kube-controller-manager, kube-scheduler on
-loopback, the CRDs, the kubelet double and (when present) the Flux controller double.
+loopback, the CRDs, a Git server (``git http-backend``, tools/services/gitserver.py) with the bare repository
+``super-todo.git`` the Flux objects read, the kubelet double and (when present) the Flux controller double.
 
 Everything lives in one state dir (default ``${XDG_STATE_HOME:-~/.local/state}/supertodo/localcluster/<hash of
 the checkout>``, or ``$SUPERTODO_CLUSTER_DIR``): PKI, etcd data, logs, kubeconfigs, ``pids.json`` (what ``down``
-stops, by PID) and ``cluster.json`` (ports and timings). Ports are derived from a hash of the state dir.
+stops, by PID), ``cluster.json`` (ports, the Git URL and timings) and ``git/super-todo.git``. The control-plane
+ports are derived from a hash of the state dir; the Git server's port is ``$SUPERTODO_GIT_PORT`` when set at ``up``,
+else a free one, recorded in ``cluster.json`` (``env`` prints ``SUPERTODO_GIT_URL`` from there).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import json
 import os
 import shutil
 import ssl
+import subprocess
 import sys
 import time
 import urllib.request
@@ -23,14 +27,22 @@ from localkube import KUBE_VERSION, LocalClusterError
 from localkube import build, crds, paths, procs
 from localkube.pki import PKI
 from localkube.rest import ApiError, Rest
-from services.common import port_free
+from services import gitserver
+from services.common import free_ports, port_free
 
 PORT_NAMES = ("kube-apiserver", "etcd", "etcd-peer", "kube-controller-manager", "kube-scheduler")
 PORT_LOW, PORT_SLOTS, PORT_STRIDE = 12000, 1500, 5  # below the ephemeral range (32768+)
 NODES = (("node-a", "zone-a"), ("node-b", "zone-b"), ("node-c", "zone-c"))
 REGION = "local"
 SERVICE_CIDR = "10.0.0.0/24"
-ORDER = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet-double", "flux-double")
+ORDER = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "git-server", "kubelet-double",
+         "flux-double")
+GIT_REPO = "super-todo.git"
+GIT_BRANCH = "main"
+GIT_PORT_LOW, GIT_PORT_HIGH = 19500, 19900   # above the control-plane blocks; 19900-19999: fixed ports (molecule)
+# What the seed commit of an empty repository holds: the chart at the path the HelmRelease names today
+# (./charts/super-todo) and at the path the rendered tree writes it (<super_todo_tree_path>/charts/super-todo).
+SEED_CHART_PATHS = ("charts/super-todo", "flux-cd/charts/super-todo")
 # Opt-in API audit log (request counting in benchmarks/): one event per request at level Metadata (who, verb,
 # resource, URI, user agent, status; no bodies), written when the request completes.
 AUDIT_POLICY = """apiVersion: audit.k8s.io/v1
@@ -97,8 +109,26 @@ class Cluster:
         """{name: alive?} for every recorded process."""
         return {name: procs.alive(e) for name, e in self.pidfile.read().items()}
 
+    def git_dir(self):
+        return self.state / "git"
+
+    def git_port(self):
+        """The Git server's port: the one ``up`` recorded, else ``$SUPERTODO_GIT_PORT``, else None (not chosen)."""
+        recorded = (self.info().get("ports") or {}).get("git-server")
+        if recorded:
+            return int(recorded)
+        wanted = os.environ.get("SUPERTODO_GIT_PORT")
+        return int(wanted) if wanted else None
+
+    def git_url(self):
+        port = self.git_port()
+        return "http://127.0.0.1:%d/%s" % (port, GIT_REPO) if port else None
+
     def env(self):
-        return "export KUBECONFIG=%s" % self.kubeconfig
+        lines = ["export KUBECONFIG=%s" % self.kubeconfig]
+        if self.git_url():
+            lines.append("export SUPERTODO_GIT_URL=%s" % self.git_url())
+        return "\n".join(lines)
 
     def _clients(self):
         clients = {
@@ -145,6 +175,7 @@ class Cluster:
                 raise LocalClusterError(
                     "port %d on 127.0.0.1 (for %s) is in use by another process; stop that process, or use another "
                     "state dir (SUPERTODO_CLUSTER_DIR) which gets other ports" % (port, name))
+        git_port = self._choose_git_port()
         self.state.mkdir(parents=True, exist_ok=True)
         self.pki.ensure(self._clients())
         self.pki.kubeconfig(self.kubeconfig, "admin", self.server(), "kubernetes-admin")
@@ -158,6 +189,9 @@ class Cluster:
             timings["crds"] = round(time.monotonic() - t, 1)
             self._ensure_flux_namespace()
             t = time.monotonic()
+            self._start_git_server(started_entries, git_port, timeout)
+            timings["git_server"] = round(time.monotonic() - t, 1)
+            t = time.monotonic()
             self._start_doubles(started_entries, timeout)
             timings["nodes_ready"] = round(time.monotonic() - t, 1)
         except BaseException:
@@ -165,7 +199,9 @@ class Cluster:
             self.pidfile.write({})
             raise
         timings["total"] = round(time.monotonic() - t0, 1)
-        info = {"version": KUBE_VERSION, "ports": self.ports, "kubeconfig": str(self.kubeconfig),
+        info = {"version": KUBE_VERSION, "ports": dict(self.ports, **{"git-server": git_port}),
+                "kubeconfig": str(self.kubeconfig),
+                "git_url": "http://127.0.0.1:%d/%s" % (git_port, GIT_REPO),
                 "built": result["built"], "timings": timings, "state_dir": str(self.state),
                 "audit_log": str(self.audit_log) if self.audit_log else None}
         (self.state / "cluster.json").write_text(json.dumps(info, indent=1))
@@ -286,6 +322,49 @@ class Cluster:
                                "metadata": {"name": "flux-system",
                                             "labels": {"app.kubernetes.io/part-of": "flux"}}})
 
+    def _choose_git_port(self):
+        wanted = os.environ.get("SUPERTODO_GIT_PORT")
+        if wanted:
+            if not wanted.isdigit() or not 1024 < int(wanted) < 65536:
+                raise LocalClusterError("SUPERTODO_GIT_PORT must be a port number 1025-65535 (got %r)" % wanted)
+            if not port_free(int(wanted)):
+                raise LocalClusterError(
+                    "port %s on 127.0.0.1 (for git-server, from SUPERTODO_GIT_PORT) is in use by another process; "
+                    "stop that process or choose another SUPERTODO_GIT_PORT" % wanted)
+            return int(wanted)
+        return free_ports(1, low=GIT_PORT_LOW, high=GIT_PORT_HIGH)[0]
+
+    def _start_git_server(self, started, port, timeout):
+        """The Git server on ``port`` with ``git/super-todo.git``, seeded when it has no commit yet."""
+        repo = gitserver.init_bare(str(self.git_dir() / GIT_REPO), GIT_BRANCH)
+        if not gitserver.has_commits(repo):
+            self._seed(repo)
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join([str(paths.REPO_ROOT / "tools")] + (
+            [env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+        proc = self._spawn(started, "git-server", [
+            sys.executable, "-m", "services.gitserver", "--root", self.git_dir(), "--port", port], env=env)
+        self._wait("the git server on 127.0.0.1:%d" % port, lambda: gitserver.ready(port, GIT_REPO), timeout,
+                   self._watched + [("git-server", proc)])
+        self._watched = self._watched + [("git-server", proc)]
+
+    def _seed(self, repo):
+        """First commit of an empty repository: this checkout's chart at SEED_CHART_PATHS, on branch main."""
+        work = self.state / "git" / "seed"
+        shutil.rmtree(work, ignore_errors=True)
+        for rel in SEED_CHART_PATHS:
+            shutil.copytree(paths.REPO_ROOT / "charts" / "super-todo", work / rel)
+        git = [gitserver.git_binary(), "-C", str(work), "-c", "user.name=localcluster",
+               "-c", "user.email=localcluster@localhost"]
+        for args in (["init", "--quiet", "--initial-branch", GIT_BRANCH], ["add", "--all"],
+                     ["commit", "--quiet", "-m", "Seed: the super-todo chart at %s" % ", ".join(SEED_CHART_PATHS)],
+                     ["push", "--quiet", str(repo), "HEAD:refs/heads/%s" % GIT_BRANCH]):
+            out = subprocess.run(git + args, capture_output=True, text=True, check=False)
+            if out.returncode != 0:
+                raise LocalClusterError("seeding %s: git %s failed: %s" % (repo, args[0], out.stderr.strip()))
+        shutil.rmtree(work, ignore_errors=True)
+        self.say("seeded %s (%s)" % (repo, ", ".join(SEED_CHART_PATHS)))
+
     def _start_doubles(self, started, timeout):
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join([str(paths.REPO_ROOT / "tools")] + (
@@ -392,7 +471,8 @@ class Cluster:
                            "rss_kib": procs.rss_kib(e["pid"]) if procs.alive(e) else 0}
                        for n, e in entries.items()}
         api = bool(entries) and self._api_ready()
-        return {"state_dir": str(self.state), "ports": self.ports, "api_ready": api,
+        return {"state_dir": str(self.state), "ports": self.info().get("ports") or self.ports, "api_ready": api,
+                "git_url": self.git_url() if entries else None,
                 "processes": procs_state, "kubeconfig": str(self.kubeconfig) if self.kubeconfig.exists() else None,
                 "rss_kib_total": sum(p["rss_kib"] for p in procs_state.values()),
                 "binaries_cached": build.is_built(), "timings": self.info().get("timings")}
