@@ -390,8 +390,7 @@ def test_up_from_nothing_and_down_leaves_no_process_and_no_port(tmp_path, kube):
     try:
         assert up.returncode == 0, up.stderr
         info = json.loads((state / "cluster.json").read_text())
-        assert up.stdout.strip() == "export KUBECONFIG=%s\nexport SUPERTODO_GIT_URL=%s" % (
-            state.resolve() / "kubeconfig", info["git_url"])
+        assert up.stdout.strip() == "export KUBECONFIG=%s" % (state.resolve() / "kubeconfig")
         assert len(build.build_history()) == builds, "up rebuilt the binaries"
         assert info["built"] is False
         status = _run_cli(state, "status", "--json")

@@ -24,7 +24,7 @@ def main(argv=None):
     sub.add_parser("down", help="stop exactly the processes 'up' started and remove the state dir")
     st = sub.add_parser("status", help="what runs (exit 0 when the API is ready, 3 when not running)")
     st.add_argument("--json", action="store_true")
-    sub.add_parser("env", help="print 'export KUBECONFIG=...' and 'export SUPERTODO_GIT_URL=...'")
+    sub.add_parser("env", help="print 'export KUBECONFIG=...'")
     bd = sub.add_parser("build", help="build and cache the control-plane binaries (skipped when cached)")
     bd.add_argument("--force", action="store_true", help="rebuild even when cached")
     args = parser.parse_args(argv)

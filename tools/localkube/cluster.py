@@ -6,7 +6,7 @@ Everything lives in one state dir (default ``${XDG_STATE_HOME:-~/.local/state}/s
 the checkout>``, or ``$SUPERTODO_CLUSTER_DIR``): PKI, etcd data, logs, kubeconfigs, ``pids.json`` (what ``down``
 stops, by PID), ``cluster.json`` (ports, the Git URL and timings) and ``git/super-todo.git``. The control-plane
 ports are derived from a hash of the state dir; the Git server's port is ``$SUPERTODO_GIT_PORT`` when set at ``up``,
-else a free one, recorded in ``cluster.json`` (``env`` prints ``SUPERTODO_GIT_URL`` from there).
+else a free one, recorded in ``cluster.json`` (``status`` prints the Git URL).
 """
 
 from __future__ import annotations
@@ -125,10 +125,8 @@ class Cluster:
         return "http://127.0.0.1:%d/%s" % (port, GIT_REPO) if port else None
 
     def env(self):
-        lines = ["export KUBECONFIG=%s" % self.kubeconfig]
-        if self.git_url():
-            lines.append("export SUPERTODO_GIT_URL=%s" % self.git_url())
-        return "\n".join(lines)
+        # SUPERTODO_GIT_URL (git_url()) is not exported yet: preflight accepts only https:// and ssh:// URLs
+        return "export KUBECONFIG=%s" % self.kubeconfig
 
     def _clients(self):
         clients = {
