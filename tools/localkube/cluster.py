@@ -74,6 +74,18 @@ def fluxdouble_present():
     return (paths.REPO_ROOT / "tools" / "localkube" / "fluxdouble" / "__main__.py").is_file()
 
 
+def _git_url(port):
+    return "http://127.0.0.1:%d/%s" % (port, GIT_REPO)
+
+
+def _tools_env():
+    """os.environ with tools/ first on PYTHONPATH: how the servers and doubles started by ``up`` import."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(paths.REPO_ROOT / "tools")] + (
+        [env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    return env
+
+
 class Cluster:
     def __init__(self, state_dir=None, schema_dir=None, echo=True, audit_log=None):
         self.state = Path(state_dir) if state_dir else paths.state_dir()
@@ -122,7 +134,7 @@ class Cluster:
 
     def git_url(self):
         port = self.git_port()
-        return "http://127.0.0.1:%d/%s" % (port, GIT_REPO) if port else None
+        return _git_url(port) if port else None
 
     def env(self):
         # SUPERTODO_GIT_URL (git_url()) is not exported yet: preflight accepts only https:// and ssh:// URLs
@@ -199,7 +211,7 @@ class Cluster:
         timings["total"] = round(time.monotonic() - t0, 1)
         info = {"version": KUBE_VERSION, "ports": dict(self.ports, **{"git-server": git_port}),
                 "kubeconfig": str(self.kubeconfig),
-                "git_url": "http://127.0.0.1:%d/%s" % (git_port, GIT_REPO),
+                "git_url": _git_url(git_port),
                 "built": result["built"], "timings": timings, "state_dir": str(self.state),
                 "audit_log": str(self.audit_log) if self.audit_log else None}
         (self.state / "cluster.json").write_text(json.dumps(info, indent=1))
@@ -337,9 +349,7 @@ class Cluster:
         repo = gitserver.init_bare(str(self.git_dir() / GIT_REPO), GIT_BRANCH)
         if not gitserver.has_commits(repo):
             self._seed(repo)
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join([str(paths.REPO_ROOT / "tools")] + (
-            [env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+        env = _tools_env()
         proc = self._spawn(started, "git-server", [
             sys.executable, "-m", "services.gitserver", "--root", self.git_dir(), "--port", port], env=env)
         self._wait("the git server on 127.0.0.1:%d" % port, lambda: gitserver.ready(port, GIT_REPO), timeout,
@@ -364,9 +374,7 @@ class Cluster:
         self.say("seeded %s (%s)" % (repo, ", ".join(SEED_CHART_PATHS)))
 
     def _start_doubles(self, started, timeout):
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join([str(paths.REPO_ROOT / "tools")] + (
-            [env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+        env = _tools_env()
         kubelet = self._spawn(started, "kubelet-double", [
             sys.executable, "-m", "localkube.kubelet", "--state-dir", self.state,
             "--port", self.ports["kube-apiserver"]], env=env)
