@@ -20,9 +20,9 @@ description:
   - The task fails when a check fails, with a message naming the check and the cause. Storage failures (endpoint
     unreachable, credentials rejected, bucket missing) and an empty archive are failures too.
   - Memory does not grow with the number of WAL segments (contiguous runs are kept, not names).
-version_added: "1.0.0"
+version_added: 0.1.0
 author:
-  - supertodo.platform contributors
+  - Super-Todo maintainers (@andreqko)
 options:
   destination_path:
     description:
@@ -69,7 +69,7 @@ options:
   cluster:
     description:
       - A CloudNativePG Cluster (and its barman cloud ObjectStore) whose conditions are added as the C(cluster)
-        check. Uses the Kubernetes connection options of P(supertodo.platform.connection#doc_fragment).
+        check. The Kubernetes connection options below default like those of M(supertodo.platform.flux_info).
     type: dict
     suboptions:
       name:
@@ -98,6 +98,7 @@ options:
       validate_certs:
         description: Verify the API server's certificate.
         type: bool
+        aliases: [verify_ssl]
       request_timeout:
         description: Seconds to wait for one API request.
         type: float

@@ -8,22 +8,24 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: flux_info
 short_description: List Flux objects with their readiness, revision and last handled request (like flux get)
-version_added: 1.0.0
+version_added: 0.1.0
 description:
   - Lists HelmReleases, Kustomizations and sources (GitRepository, OCIRepository, HelmRepository, Bucket,
     HelmChart) of one kind or of all kinds, in one namespace or in all namespaces.
   - For each object returns ready, suspended, revision, the last handled reconcile token, the Ready message and
     the age. Never changes anything.
 author:
-  - supertodo.platform contributors
+  - Super-Todo maintainers (@andreqko)
 extends_documentation_fragment:
   - supertodo.platform.connection
 attributes:
   check_mode:
     support: full
+    description: Can run in check_mode and return changed status prediction without modifying target.
     details: The module only reads.
   diff_mode:
     support: none
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     details: The module changes nothing.
 options:
   kind:

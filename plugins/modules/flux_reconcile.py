@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: flux_reconcile
 short_description: Ask Flux to reconcile objects now and wait until our request is handled
-version_added: 1.0.0
+version_added: 0.1.0
 description:
   - Triggers a reconcile the way the Flux CLI does, with a merge patch of the annotation
     C(reconcile.fluxcd.io/requestedAt) set to a fresh token (RFC 3339 time with nanoseconds).
@@ -24,15 +24,17 @@ description:
   - Reconciles a list of objects (O(objects)) in one task, in dependency order (C(spec.dependsOn)).
   - O(state=suspended) and O(state=resumed) set and clear C(spec.suspend); a resumed object is reconciled.
 author:
-  - supertodo.platform contributors
+  - Super-Todo maintainers (@andreqko)
 extends_documentation_fragment:
   - supertodo.platform.connection
 attributes:
   check_mode:
     support: full
+    description: Can run in check_mode and return changed status prediction without modifying target.
     details: Nothing is patched; the result shows the token and annotations that would be requested.
   diff_mode:
     support: full
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     details: Shows the C(reconcile.fluxcd.io/*) annotations and C(spec.suspend) before and after.
 options:
   kind:

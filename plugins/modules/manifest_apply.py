@@ -27,15 +27,17 @@ description:
   - Secret values are added to the module's no_log values at run time and Secret data is redacted from the
     results and the diff.
 author:
-  - supertodo.platform contributors
+  - Super-Todo maintainers (@andreqko)
 extends_documentation_fragment:
   - supertodo.platform.connection
 attributes:
   check_mode:
     support: full
+    description: Can run in check_mode and return changed status prediction without modifying target.
     details: Server-side dry-run (C(dryRun=All)); nothing is stored, resourceVersions stay the same.
   diff_mode:
     support: full
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     details: Before and after of each changed object, Secret data redacted.
 options:
   manifests:

@@ -20,13 +20,15 @@ description:
     same O(dest) adds its files; the shared ones are rewritten with the same bytes.
   - Reports changed only when a file's bytes differ.
 author:
-  - supertodo.platform contributors
+  - Super-Todo maintainers (@andreqko)
 attributes:
   check_mode:
     support: full
+    description: Can run in check_mode and return changed status prediction without modifying target.
     details: Computes the files and compares them with the disk; writes nothing.
   diff_mode:
     support: full
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     details: Old and new text of every file that differs.
 options:
   manifests:

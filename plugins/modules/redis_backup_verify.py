@@ -16,9 +16,9 @@ description:
     complete RESP commands (a truncated last command fails)."
   - Reports the age of the newest snapshot (the RDB's C(ctime) field, else the file time) against O(max_age).
   - The task fails when a check fails, with a message naming it. Files are streamed; memory stays constant.
-version_added: "1.0.0"
+version_added: 0.1.0
 author:
-  - supertodo.platform contributors
+  - Super-Todo maintainers (@andreqko)
 options:
   path:
     description:
