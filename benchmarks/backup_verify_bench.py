@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Benchmark (not a test): backup_verify against one bare paginated listing of the same prefix, same run.
 
 Starts a loopback SeaweedFS S3 (tools/services), fills it with 7 days of one-minute WAL segments (>= 10,080

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Benchmark (not a test): converge of production on the local cluster vs ``kubectl apply --server-side`` of the
 same objects, and the API requests per object of a no-op apply, counted from the API server's audit log.
 

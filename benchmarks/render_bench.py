@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Benchmark (not a test): render of both environments (playbooks/render.yml) vs ``helm template`` of the chart.
 
 Renders staging and production with ``ansible-playbook -i inventories/<env> playbooks/render.yml`` into a

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Validate YAML documents against the openAPIV3Schema of the CRDs in <schema_dir>/crds (metadata included).
 
 Usage: validate_crd.py SCHEMA_DIR FILE...; prints one line per problem and exits 1 when a document is invalid.
