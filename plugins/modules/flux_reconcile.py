@@ -14,10 +14,12 @@ description:
     C(reconcile.fluxcd.io/requestedAt) set to a fresh token (RFC 3339 time with nanoseconds).
   - For a HelmRelease, O(force=true) also sets C(reconcile.fluxcd.io/forceAt) and O(reset=true)
     C(reconcile.fluxcd.io/resetAt), both equal to the same token.
-  - Success means C(status.lastHandledReconcileAt) equals B(this request's) token (and C(lastHandledForceAt) /
-    C(lastHandledResetAt) when set), C(status.observedGeneration) equals C(metadata.generation) and the Ready
-    condition is True. An object that was already Ready before the request does not count until the token is
-    handled.
+  - Success means C(status.lastHandledReconcileAt) is B(this request's) token or a later one (and so are
+    C(lastHandledForceAt) / C(lastHandledResetAt) when set), C(status.observedGeneration) equals
+    C(metadata.generation) and the Ready condition is True. The controller handles the newest request only, so a
+    later request of another client, once handled, includes this one. An object that was already Ready before the
+    request does not count until the token is handled.
+  - The patches carry the field manager C(flux-client-side-apply), as the Flux CLI's do.
   - Fails at once, with the object's own reason and message, when the controller reports Stalled=True or Ready=False
     (no longer Reconciling) after handling the token.
   - Waits with a watch from the resourceVersion the trigger returned, never with a fixed sleep.
@@ -95,7 +97,9 @@ options:
     type: bool
     default: true
   timeout:
-    description: Seconds to wait for each object (and, separately, for its source).
+    description:
+      - Seconds to wait for each object (and, separately, for its source). Must be positive; checked before anything
+        is written.
     type: int
     default: 300
 notes:
@@ -251,6 +255,8 @@ def main():
         required_by={"name": ("kind",)},
         supports_check_mode=True,
     )
+    if module.params["timeout"] <= 0:
+        module.fail_json(msg="timeout must be a positive number of seconds, got %d" % module.params["timeout"])
     try:
         client = KubeClient(module.params)
         result = run(module, client)

@@ -5,18 +5,19 @@
 
 Success for a request with token T (the Flux CLI's contract, without its "stale Ready" gap):
 
-* ``status.lastHandledReconcileAt == T`` (and ``lastHandledForceAt`` / ``lastHandledResetAt == T`` when the request
-  set them on a HelmRelease),
+* ``status.lastHandledReconcileAt`` at or after T (and ``lastHandledForceAt`` / ``lastHandledResetAt`` at or after T
+  when the request set them on a HelmRelease): the controller handles the newest annotation only, so a newer request
+  of another client, once handled, includes ours,
 * ``status.observedGeneration == metadata.generation``,
 * condition ``Ready`` is ``True``.
 
-Failure, reported at once: ``Stalled=True`` once T is handled, or ``Ready=False`` once T is handled, the generation
+Failure, reported at once: ``Stalled=True`` once T (or a newer request) is handled, or ``Ready=False`` once T is handled, the generation
 observed and the controller no longer ``Reconciling`` (a release that retries is still in progress).
 """
 
 from __future__ import annotations
 
-from ansible_collections.supertodo.platform.plugins.module_utils.flux.token import FORCE_AT, RESET_AT
+from ansible_collections.supertodo.platform.plugins.module_utils.flux.token import FORCE_AT, RESET_AT, handled_at_or_after
 
 PENDING = "pending"
 SUCCEEDED = "succeeded"
@@ -71,8 +72,8 @@ def missing(obj, token, extra_tokens=()):
     wanted = ["requestedAt"] + [a for a in extra_tokens if a in (FORCE_AT, RESET_AT)]
     for annotation in wanted:
         field = _HANDLED_FIELD[annotation]
-        if status.get(field) != token:
-            gaps.append("status.%s == %s (is %s)" % (field, token, status.get(field, "unset")))
+        if not handled_at_or_after(status.get(field), token):
+            gaps.append("status.%s >= %s (is %s)" % (field, token, status.get(field, "unset")))
     generation = (obj.get("metadata") or {}).get("generation")
     if generation is not None and status.get("observedGeneration") != generation:
         gaps.append("status.observedGeneration == %s (is %s)" % (generation, status.get("observedGeneration", "unset")))
@@ -87,7 +88,7 @@ def evaluate(obj, token, extra_tokens=()):
     if obj is None:
         return PENDING, "NotFound", "the object does not exist"
     status = obj.get("status") or {}
-    handled = status.get("lastHandledReconcileAt") == token
+    handled = handled_at_or_after(status.get("lastHandledReconcileAt"), token)
     generation = (obj.get("metadata") or {}).get("generation")
     observed = generation is None or status.get("observedGeneration") == generation
     if handled:

@@ -18,6 +18,9 @@ from ansible_collections.supertodo.platform.plugins.module_utils.flux.errors imp
 from ansible_collections.supertodo.platform.plugins.module_utils.flux.waiter import ref, wait_for
 
 DEFAULT_TIMEOUT = 300
+# the field manager the Flux CLI writes its reconcile / suspend / resume patches with
+FIELD_MANAGER = "flux-client-side-apply"
+PATCH_QUERY = {"fieldManager": FIELD_MANAGER}
 
 
 def _view(obj):
@@ -111,7 +114,7 @@ class FluxService:
             result.update({k: v for k, v in summary(obj).items() if k not in result})
             return result
         start = self.clock()
-        patched = self.client.patch(kinds.api_version(kind), kind, name, namespace, patch)
+        patched = self.client.patch(kinds.api_version(kind), kind, name, namespace, patch, query=dict(PATCH_QUERY))
         patched.setdefault("kind", kind)
         final = patched
         if wait:
@@ -167,7 +170,7 @@ class FluxService:
             if was or self.check_mode:
                 result.update({k: v for k, v in summary(obj).items() if k not in result})
                 return result
-            patched = self.client.patch(kinds.api_version(kind), kind, name, namespace, patch)
+            patched = self.client.patch(kinds.api_version(kind), kind, name, namespace, patch, query=dict(PATCH_QUERY))
             patched.setdefault("kind", kind)
             result.update({k: v for k, v in summary(patched).items() if k not in result})
             return result

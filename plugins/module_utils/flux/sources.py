@@ -70,7 +70,7 @@ def dependency_order(objects):
         if i in done:
             return
         if i in visiting:
-            cycle = [keys[j] for j in path[path.index(i):]] + [keys[i]]
+            cycle = [keys[j] for j in path[path.index(i):]]     # ends with i again: each object once, then i
             raise ValueError("dependsOn cycle: %s" % " -> ".join("%s %s/%s" % k for k in cycle))
         visiting.add(i)
         for j in deps[i]:

@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import calendar
+import re
 import time
 
 REQUESTED_AT = "reconcile.fluxcd.io/requestedAt"
@@ -12,6 +14,7 @@ FORCE_AT = "reconcile.fluxcd.io/forceAt"
 RESET_AT = "reconcile.fluxcd.io/resetAt"
 
 _last = [0]
+_RFC3339 = re.compile(r"^(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(Z|z|[+-]\d{2}:\d{2})$")
 
 
 def new_token(now_ns=None):
@@ -43,3 +46,41 @@ def request_annotations(token, kind, force=False, reset=False):
 def request_patch(token, kind, force=False, reset=False):
     """The merge patch that asks the controller to reconcile now."""
     return {"metadata": {"annotations": request_annotations(token, kind, force, reset)}}
+
+
+def token_time(token):
+    """The time a token stands for, in nanoseconds since the epoch, or ``None`` when it is not a time.
+
+    Accepts RFC 3339 with up to nine fractional digits (what the Flux CLI and this collection write) and plain Unix
+    seconds (``kubectl annotate ... requestedAt="$(date +%s)"``, the Flux documentation's example).
+    """
+    text = str(token or "").strip()
+    if text.isdigit():
+        return int(text) * 1_000_000_000
+    match = _RFC3339.match(text)
+    if not match:
+        return None
+    day, clock, frac, zone = match.groups()
+    try:
+        secs = calendar.timegm(time.strptime("%sT%s" % (day, clock), "%Y-%m-%dT%H:%M:%S"))
+    except ValueError:
+        return None
+    if zone not in ("Z", "z"):
+        sign = 1 if zone[0] == "+" else -1
+        secs -= sign * (int(zone[1:3]) * 3600 + int(zone[4:6]) * 60)
+    return secs * 1_000_000_000 + int((frac or "0").ljust(9, "0"))
+
+
+def handled_at_or_after(handled, token):
+    """Whether a handled token (``status.lastHandled*At``) covers our request ``token``.
+
+    The controller acts on the newest annotation only, so a handled request at or after ours includes ours (the
+    Flux CLI likewise accepts any handled request newer than the one it saw). Tokens that are not times only
+    count when they are equal.
+    """
+    if handled is None:
+        return False
+    if handled == token:
+        return True
+    ours, theirs = token_time(token), token_time(handled)
+    return ours is not None and theirs is not None and theirs >= ours

@@ -27,6 +27,7 @@ class FakeFluxClient:
         self.objects = {}
         self.rv = 100
         self.patches = []          # (kind, namespace, name, patch) in call order
+        self.patch_queries = []    # the query parameters of each PATCH, in call order
         self.watches = []          # (kind, namespace, name, resource_version)
         self.controller = controller or (lambda obj: [])
         self.pending = {}
@@ -52,6 +53,7 @@ class FakeFluxClient:
         assert patch_type == "merge"
         key = (kind, namespace, name)
         self.patches.append((kind, namespace, name, copy.deepcopy(body)))
+        self.patch_queries.append(dict(query or {}))
         obj = merge(self.objects[key], body)
         if "spec" in body:
             obj["metadata"]["generation"] = obj["metadata"].get("generation", 1) + 1
@@ -87,10 +89,14 @@ def flux_obj(kind, name, namespace="flux-system", generation=1, ready=None, hand
             "spec": dict(spec or {}), "status": st}
 
 
-def handles(ready="True", message=None, before=(), extra_fields=()):
-    """A controller that first writes the ``before`` objects' statuses, then handles the token with ``ready``."""
+def handles(ready="True", message=None, before=(), extra_fields=(), newer=None):
+    """A controller that first writes the ``before`` objects' statuses, then handles the token with ``ready``.
+
+    ``newer``: another client's request token written after ours; the controller handles only that newest one (as
+    Flux does when two requests arrive before it gets to the object).
+    """
     def controller(obj):
-        token = obj["metadata"].get("annotations", {}).get("reconcile.fluxcd.io/requestedAt")
+        token = newer or obj["metadata"].get("annotations", {}).get("reconcile.fluxcd.io/requestedAt")
         if not token or obj["spec"].get("suspend"):
             return []       # a suspended object is left alone, as Flux does
         out = []

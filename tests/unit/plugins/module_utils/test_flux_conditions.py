@@ -24,7 +24,7 @@ def test_stale_ready_is_not_success():
     obj = flux_obj("HelmRelease", "app", ready="True", handled=OLD)
     state, _, _ = conditions.evaluate(obj, T)
     assert state == conditions.PENDING
-    assert conditions.missing(obj, T) == ["status.lastHandledReconcileAt == %s (is %s)" % (T, OLD)]
+    assert conditions.missing(obj, T) == ["status.lastHandledReconcileAt >= %s (is %s)" % (T, OLD)]
 
 
 def test_success_needs_token_generation_and_ready():
@@ -112,3 +112,41 @@ def test_dependency_order_is_stable_and_detects_cycles():
     db["spec"]["dependsOn"] = [{"name": "app"}]
     with pytest.raises(ValueError, match="dependsOn cycle"):
         sources.dependency_order([app, db, cache])
+
+
+def test_dependency_cycle_names_each_object_once():
+    ca = flux_obj("Kustomization", "ca", spec={"dependsOn": [{"name": "cb"}]})
+    cb = flux_obj("Kustomization", "cb", spec={"dependsOn": [{"name": "ca"}]})
+    with pytest.raises(ValueError) as err:
+        sources.dependency_order([ca, cb])
+    assert str(err.value) == "dependsOn cycle: Kustomization flux-system/ca -> Kustomization flux-system/cb -> " \
+                             "Kustomization flux-system/ca"
+    selfish = flux_obj("Kustomization", "cc", spec={"dependsOn": [{"name": "cc"}]})
+    with pytest.raises(ValueError, match=r"^dependsOn cycle: Kustomization flux-system/cc -> "
+                                         r"Kustomization flux-system/cc$"):
+        sources.dependency_order([selfish])
+
+
+def test_a_newer_handled_token_counts_an_older_one_does_not():
+    newer = "2026-11-28T09:00:00.2Z"      # 200ms after T, fewer digits: compared as times, not as strings
+    assert conditions.evaluate(flux_obj("HelmRelease", "app", ready="True", handled=newer), T)[0] \
+        == conditions.SUCCEEDED
+    assert conditions.missing(flux_obj("HelmRelease", "app", ready="True", handled=newer), T) == []
+    older = "2026-11-28T09:00:00.12299Z"
+    assert conditions.evaluate(flux_obj("HelmRelease", "app", ready="True", handled=older), T)[0] \
+        == conditions.PENDING
+    assert conditions.missing(flux_obj("HelmRelease", "app", ready="True", handled=older), T) == [
+        "status.lastHandledReconcileAt >= %s (is %s)" % (T, older)]
+    # a newer request that failed is a failure of ours too: the controller will not handle ours any more
+    assert conditions.evaluate(flux_obj("HelmRelease", "app", ready="False", handled=newer), T)[0] \
+        == conditions.FAILED
+    # `kubectl annotate ... requestedAt="$(date +%s)"` (the Flux docs' example) writes Unix seconds
+    assert conditions.evaluate(flux_obj("HelmRelease", "app", ready="True", handled="1795856401"), T)[0] \
+        == conditions.SUCCEEDED
+    assert conditions.evaluate(flux_obj("HelmRelease", "app", ready="True", handled="1700000000"), T)[0] \
+        == conditions.PENDING
+    # a token that is no time at all only counts when it is ours
+    assert conditions.evaluate(flux_obj("HelmRelease", "app", ready="True", handled="manual"), T)[0] \
+        == conditions.PENDING
+    assert conditions.evaluate(flux_obj("HelmRelease", "app", ready="True", handled="manual"), "manual")[0] \
+        == conditions.SUCCEEDED

@@ -79,3 +79,45 @@ def test_info_never_patches(capsys, fake):
     assert res["changed"] is False and fake.patches == []
     assert sorted(o["name"] for o in res["objects"]) == ["postgres-staging", "super-todo"]
     assert all(o["last_handled_reconcile_at"] == OLD for o in res["objects"])
+
+
+def test_a_newer_request_handled_instead_of_ours_is_success(capsys, fake):
+    # another client annotated the object after us; the controller handled only that newest request
+    newer = "2999-01-01T00:00:00.5Z"
+    fake.controller = handles(newer=newer)
+    res = _run(capsys, flux_reconcile, {"kind": "HelmRelease", "name": "super-todo", "namespace": "staging"})
+    assert res.get("failed") is not True, res.get("msg")
+    assert res["ready"] is True and res["token"] != newer
+    assert res["results"][0]["last_handled_reconcile_at"] == newer
+
+
+@pytest.mark.parametrize("timeout", [-5, 0])
+def test_timeout_must_be_positive_and_nothing_is_written(capsys, fake, timeout):
+    res = _run(capsys, flux_reconcile, {"kind": "HelmRelease", "name": "super-todo", "namespace": "staging",
+                                        "timeout": timeout})
+    assert res["failed"] is True and res.get("changed") is not True
+    assert res["msg"] == "timeout must be a positive number of seconds, got %d" % timeout
+    res = _run(capsys, flux_reconcile, {"namespace": "staging", "state": "resumed", "timeout": timeout,
+                                        "objects": [{"kind": "HelmRelease", "name": "super-todo"}]})
+    assert res["failed"] is True and "timeout must be a positive" in res["msg"]
+    assert fake.patches == []
+
+
+def test_every_patch_carries_the_flux_cli_field_manager(capsys, fake):
+    _run(capsys, flux_reconcile, {"kind": "HelmRelease", "name": "super-todo", "namespace": "staging"})
+    _run(capsys, flux_reconcile, {"kind": "HelmRelease", "name": "super-todo", "namespace": "staging",
+                                  "state": "suspended"})
+    _run(capsys, flux_reconcile, {"kind": "HelmRelease", "name": "super-todo", "namespace": "staging",
+                                  "state": "resumed"})
+    assert len(fake.patches) == 3
+    assert fake.patch_queries == [{"fieldManager": "flux-client-side-apply"}] * 3
+
+
+def test_dependency_cycle_fails_before_any_patch(capsys, fake):
+    fake.put(flux_obj("HelmRelease", "postgres-staging", "staging", ready="True", handled=OLD,
+                      spec={"dependsOn": [{"name": "super-todo"}]}))
+    res = _run(capsys, flux_reconcile, {"namespace": "staging", "objects": [
+        {"kind": "HelmRelease", "name": "super-todo"}, {"kind": "HelmRelease", "name": "postgres-staging"}]})
+    assert res["failed"] is True and fake.patches == []
+    assert res["msg"] == ("dependsOn cycle: HelmRelease staging/super-todo -> HelmRelease staging/postgres-staging "
+                          "-> HelmRelease staging/super-todo")
