@@ -50,6 +50,9 @@ options:
     description:
       - Directory with C(crds/) (upstream CRDs) and C(chart-values/<chart>/) (chart values and schemas).
       - Defaults to E(SUPERTODO_SCHEMA_DIR).
+      - When neither is set, custom resources are checked against the CRDs the cluster serves (one list request
+        per run) and HelmRelease values against the schema of the charts in O(charts); what could not be checked
+        is named in a warning.
     type: path
   charts:
     description:
@@ -127,6 +130,8 @@ def main():
         result = apply_manifests(params, check_mode=module.check_mode, diff=module._diff)
     except SupertodoError as exc:
         module.fail_json(msg=str(exc), **getattr(exc, "partial", {}))
+    for warning in result.pop("warnings", []):
+        module.warn(warning)
     module.exit_json(**result)
 
 

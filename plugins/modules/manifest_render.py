@@ -21,6 +21,8 @@ description:
   - Reports changed only when a file's bytes differ.
 author:
   - Super-Todo maintainers (@andreqko)
+extends_documentation_fragment:
+  - supertodo.platform.connection
 attributes:
   check_mode:
     support: full
@@ -45,7 +47,12 @@ options:
     type: dict
     default: {}
   schema_dir:
-    description: Directory with C(crds/) and C(chart-values/); defaults to E(SUPERTODO_SCHEMA_DIR).
+    description:
+      - Directory with C(crds/) and C(chart-values/); defaults to E(SUPERTODO_SCHEMA_DIR).
+      - When neither is set and O(kubeconfig) or O(host) is given, custom resources are checked against the CRDs
+        that cluster serves (one list request); without a cluster they are not checked against a CRD and a
+        warning names their kinds. HelmRelease values are then checked against the schema of the charts in
+        O(charts) only; a warning names the other charts. Built-in kinds are always checked.
     type: path
   charts:
     description: Chart name to chart directory for charts not under O(schema_dir)C(/chart-values).
@@ -92,22 +99,22 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.supertodo.platform.plugins.module_utils.kube.args import CONNECTION_ARG_SPEC
 from ansible_collections.supertodo.platform.plugins.module_utils.kube.errors import SupertodoError
 from ansible_collections.supertodo.platform.plugins.module_utils.manifests.service import protect_secrets, render_manifests
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            manifests=dict(type="list", elements="dict", required=True),
-            dest=dict(type="path", required=True),
-            copies=dict(type="dict", default={}),
-            schema_dir=dict(type="path"),
-            charts=dict(type="dict", default={}),
-            kubernetes_version=dict(type="str", default="1.30.0"),
-        ),
-        supports_check_mode=True,
+    argument_spec = dict(
+        manifests=dict(type="list", elements="dict", required=True),
+        dest=dict(type="path", required=True),
+        copies=dict(type="dict", default={}),
+        schema_dir=dict(type="path"),
+        charts=dict(type="dict", default={}),
+        kubernetes_version=dict(type="str", default="1.30.0"),
     )
+    argument_spec.update(CONNECTION_ARG_SPEC)
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     protect_secrets(module)
     params = dict(module.params)
     params["schema_dir"] = params["schema_dir"] or os.environ.get("SUPERTODO_SCHEMA_DIR")
@@ -115,6 +122,8 @@ def main():
         result = render_manifests(params, check_mode=module.check_mode, diff=module._diff)
     except SupertodoError as exc:
         module.fail_json(msg=str(exc))
+    for warning in result.pop("warnings", []):
+        module.warn(warning)
     module.exit_json(**result)
 
 

@@ -12,6 +12,10 @@ discovery returns for the kinds (plural, namespaced), per API server URL, in a f
 A cached entry is trusted only as far as the API server confirms it: a GET that answers 200 at the cached URL
 proves it; a GET that answers 404 might mean the group/version is no longer served, so that group/version is
 discovered again (one request, what a run without the cache pays) before the object is created.
+
+``cluster_crds`` reads the CustomResourceDefinitions the cluster serves (one LIST per run), for validating custom
+resources when no schema directory is given; the same answer tells where each custom kind lives, so it also fills
+the client's discovery table (no discovery request for those group/versions afterwards).
 """
 
 from __future__ import annotations
@@ -22,8 +26,41 @@ import os
 import tempfile
 import time
 
+from ansible_collections.supertodo.platform.plugins.module_utils.kube.errors import ApiError
+from ansible_collections.supertodo.platform.plugins.module_utils.manifests.validate import CrdsUnavailable
+
 TTL = 6 * 3600
 VERSION = 1
+CRD_LIST_PATH = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+
+
+def cluster_crds(client):
+    """The CRD documents the cluster serves (one request), recorded in ``client._resources`` as discovery would.
+
+    Raises ``CrdsUnavailable`` when the cluster refuses to list them (401/403: a credential without cluster-wide
+    read access) or does not serve ``apiextensions.k8s.io/v1``; other API errors propagate."""
+    try:
+        answer = client.request("GET", CRD_LIST_PATH)
+    except ApiError as exc:
+        if exc.status in (401, 403, 404):
+            raise CrdsUnavailable("the cluster's CRDs cannot be read: %s" % exc) from exc
+        raise
+    docs = []
+    table = getattr(client, "_resources", None)
+    for item in (answer or {}).get("items") or []:
+        if not isinstance(item, dict):
+            continue
+        item.setdefault("kind", "CustomResourceDefinition")
+        docs.append(item)
+        spec = item.get("spec") or {}
+        names = spec.get("names") or {}
+        if table is None or not names.get("kind") or not names.get("plural"):
+            continue
+        for ver in spec.get("versions") or []:
+            if ver.get("served"):
+                key = ("%s/%s" % (spec.get("group"), ver.get("name")), names["kind"])
+                table.setdefault(key, (names["plural"], spec.get("scope") == "Namespaced"))
+    return docs
 
 
 def default_dir(environ=None):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from ansible_collections.supertodo.platform.plugins.module_utils.kube.client import KubeClient
 from ansible_collections.supertodo.platform.plugins.module_utils.manifests.apply import Applier
-from ansible_collections.supertodo.platform.plugins.module_utils.manifests.discovery import DiscoveryCache
+from ansible_collections.supertodo.platform.plugins.module_utils.manifests.discovery import DiscoveryCache, cluster_crds
 from ansible_collections.supertodo.platform.plugins.module_utils.manifests.errors import ManifestInvalid
 from ansible_collections.supertodo.platform.plugins.module_utils.manifests.objects import (
     is_secret,
@@ -25,15 +25,35 @@ def protect_secrets(module):
             module.no_log_values.update(secret_values(entry["object"]))
 
 
-def validate(params):
+def validate(params, client_factory=None):
+    """Validate the entries; returns ``(entries, warnings)``. Custom resources are checked against the schema dir,
+    else (``client_factory`` given) against the CRDs the cluster serves, read once; ``warnings`` names what could
+    be checked against neither."""
     entries = params["manifests"]
     problems = validate_entries(entries)
+    warnings = []
     if not problems:
-        problems = Validator(params.get("schema_dir"), params.get("charts"),
-                             params.get("kubernetes_version") or "1.30.0").problems(entries)
+        loader = (lambda: cluster_crds(client_factory())) if client_factory is not None else None
+        validator = Validator(params.get("schema_dir"), params.get("charts"),
+                              params.get("kubernetes_version") or "1.30.0", crd_loader=loader)
+        problems = validator.problems(entries)
+        warnings = validator.warnings
     if problems:
         raise ManifestInvalid(problems)
-    return entries
+    return entries, warnings
+
+
+class _LazyClient:
+    """Builds the client on first use, so that a run validated against the schema dir connects only to apply."""
+
+    def __init__(self, params, client=None):
+        self.params = params
+        self.client = client
+
+    def __call__(self):
+        if self.client is None:
+            self.client = KubeClient(self.params)
+        return self.client
 
 
 def _yaml(obj):
@@ -42,8 +62,9 @@ def _yaml(obj):
 
 
 def apply_manifests(params, check_mode=False, diff=False, client=None):
-    entries = validate(params)
-    client = client or KubeClient(params)
+    lazy = _LazyClient(params, client)
+    entries, warnings = validate(params, lazy)
+    client = lazy()
     cache = DiscoveryCache.for_client(client)
     if cache is not None:
         cache.load(client)
@@ -62,6 +83,7 @@ def apply_manifests(params, check_mode=False, diff=False, client=None):
         "objects": [{k: r[k] for k in ("ref", "action", "changed", "resource_version")} for r in results],
         "counts": counts,
         "requests": getattr(client, "requests", 0),
+        "warnings": warnings,
     }
     if diff:
         out["diff"] = [{"before_header": r["ref"], "after_header": r["ref"],
@@ -70,13 +92,15 @@ def apply_manifests(params, check_mode=False, diff=False, client=None):
     return out
 
 
-def render_manifests(params, check_mode=False, diff=False):
-    entries = validate(params)
+def render_manifests(params, check_mode=False, diff=False, client=None):
+    """Render; the cluster (its CRDs, for validation) is read only when a kubeconfig or host is given."""
+    connected = client is not None or params.get("kubeconfig") or params.get("host")
+    entries, warnings = validate(params, _LazyClient(params, client) if connected else None)
     renderer = Renderer(params["dest"], check_mode=check_mode)
     copies = {src: dest for dest, src in (params.get("copies") or {}).items()}
     files = renderer.render(entries, copies)
     out = {"changed": bool(files), "files": files, "dest": renderer.root,
-           "skipped_secrets": sum(1 for e in entries if is_secret(e))}
+           "skipped_secrets": sum(1 for e in entries if is_secret(e)), "warnings": warnings}
     if diff:
         out["diff"] = renderer.diffs
     return out

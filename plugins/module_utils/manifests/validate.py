@@ -1,13 +1,18 @@
 # -*- coding: utf-8 -*-
 # Copyright: supertodo.platform contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Offline validation of every object before anything is applied or written.
+"""Validation of every object before anything is applied or written.
 
-* built-in kinds: kubernetes-validate in strict mode (unknown fields are errors) at a current Kubernetes version;
-* custom resources: the ``openAPIV3Schema`` of the served version in the CRDs under ``<schema_dir>/crds``, with
-  jsonschema, plus a walk that reports fields the schema does not declare (the API server would prune them);
+* built-in kinds: kubernetes-validate in strict mode (unknown fields are errors) at a current Kubernetes version,
+  always offline;
+* custom resources: the ``openAPIV3Schema`` of the served version of their CRD, with jsonschema, plus a walk that
+  reports fields the schema does not declare (the API server would prune them). The CRDs come, in this order,
+  from ``<schema_dir>/crds`` when a schema dir is given, else from ``crd_loader`` (the CRDs the target cluster
+  serves, read once), else nowhere: the kinds left unchecked are then listed once in ``warnings``;
 * HelmRelease values: the chart's ``values.schema.json`` after merging the chart's ``values.yaml`` defaults, the
-  way Helm validates them.
+  way Helm validates them. The chart is the one given in ``charts`` (a chart that carries its own schema), else
+  ``<schema_dir>/chart-values/<chart>``; without a schema dir, the charts left unchecked are listed in
+  ``warnings``.
 """
 
 from __future__ import annotations
@@ -83,35 +88,61 @@ def undeclared_fields(value, schema, path=()):
 class Validator:
     """Validates objects; ``problems(entries)`` returns one message per problem (empty when all valid)."""
 
-    def __init__(self, schema_dir, charts=None, kubernetes_version=DEFAULT_KUBERNETES_VERSION):
+    def __init__(self, schema_dir, charts=None, kubernetes_version=DEFAULT_KUBERNETES_VERSION, crd_loader=None):
+        """``crd_loader``: a callable returning the CRD documents the target cluster serves, called at most once
+        and only when ``schema_dir`` is empty; a loader that raises ``CrdsUnavailable`` leaves the custom
+        resources unchecked (listed in ``warnings``)."""
         if not HAS_DEPS:
             raise ImportError("jsonschema and PyYAML are required: %s" % DEPS_ERROR)
-        self.schema_dir = schema_dir
+        self.schema_dir = schema_dir or None
         self.charts = dict(charts or {})
         self.kubernetes_version = kubernetes_version
+        self.crd_loader = crd_loader
         self._crds = None
+        self._groups = {}
         self._chart_cache = {}
+        self.crd_source = None          # where the CRDs came from, for messages
+        self.crd_unavailable = None     # why no CRDs could be read (no schema dir and no cluster, or an error)
+        self.unchecked_kinds = set()    # custom kinds checked against no CRD
+        self.unchecked_charts = set()   # charts whose values were checked against no schema
 
     # -- custom resources ----------------------------------------------------------------------------
-    def crds(self):
-        """``{(apiVersion, kind): openAPIV3Schema}`` for every served version of every CRD in the schema dir."""
-        if self._crds is None:
-            self._crds = {}
-            self._groups = {}
-            pattern = os.path.join(self.schema_dir or "", "crds", "**", "*.y*ml")
+    def _crd_documents(self):
+        if self.schema_dir:
+            self.crd_source = "%s/crds" % self.schema_dir
+            pattern = os.path.join(self.schema_dir, "crds", "**", "*.y*ml")
             for fname in sorted(glob.glob(pattern, recursive=True)):
                 with open(fname, encoding="utf-8") as fh:
                     for doc in yaml.load_all(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
-                        if not doc or doc.get("kind") != "CustomResourceDefinition":
-                            continue
-                        spec = doc["spec"]
-                        for ver in spec.get("versions", []):
-                            api_version = "%s/%s" % (spec["group"], ver["name"])
-                            self._groups.setdefault(spec["group"], set())
-                            if ver.get("served"):
-                                self._groups[spec["group"]].add(api_version)
-                                self._crds[(api_version, spec["names"]["kind"])] = \
-                                    (ver.get("schema") or {}).get("openAPIV3Schema") or {}
+                        yield doc
+        elif self.crd_loader is not None:
+            try:
+                docs = list(self.crd_loader())
+            except CrdsUnavailable as exc:
+                self.crd_unavailable = str(exc)
+                return
+            self.crd_source = "the CRDs the cluster serves"
+            for doc in docs:
+                yield doc
+        else:
+            self.crd_unavailable = "no schema dir and no cluster to read CRDs from"
+
+    def crds(self):
+        """``{(apiVersion, kind): openAPIV3Schema}`` for every served version of every CRD of the source."""
+        if self._crds is None:
+            self._crds = {}
+            self._groups = {}
+            for doc in self._crd_documents():
+                if not isinstance(doc, dict) or doc.get("kind") != "CustomResourceDefinition":
+                    continue
+                spec = doc["spec"]
+                for ver in spec.get("versions", []):
+                    api_version = "%s/%s" % (spec["group"], ver["name"])
+                    self._groups.setdefault(spec["group"], set())
+                    if ver.get("served"):
+                        self._groups[spec["group"]].add(api_version)
+                        self._crds[(api_version, spec["names"]["kind"])] = \
+                            (ver.get("schema") or {}).get("openAPIV3Schema") or {}
         return self._crds
 
     def _custom(self, obj):
@@ -132,7 +163,11 @@ class Validator:
     # -- chart values ----------------------------------------------------------------------------------
     def _chart(self, name):
         if name not in self._chart_cache:
-            chart_dir = self.charts.get(name) or os.path.join(self.schema_dir or "", "chart-values", name)
+            chart_dir = self.charts.get(name) or (
+                os.path.join(self.schema_dir, "chart-values", name) if self.schema_dir else None)
+            if chart_dir is None:
+                self._chart_cache[name] = None
+                return None
             schema = defaults = None
             spath = os.path.join(chart_dir, "values.schema.json")
             vpath = os.path.join(chart_dir, "values.yaml")
@@ -152,13 +187,17 @@ class Validator:
         return os.path.basename(chart.rstrip("/"))
 
     def _values(self, obj):
-        """Problems of a HelmRelease's ``spec.values`` against its chart's schema; a chart without one is skipped."""
+        """Problems of a HelmRelease's ``spec.values`` against its chart's schema; a chart without one is skipped
+        (and, when no schema dir is given, listed in ``unchecked_charts``)."""
         name = self.chart_name(obj)
         if not name:
             return []
-        schema, defaults = self._chart(name)
-        if schema is None:
+        chart = self._chart(name)
+        if chart is None or chart[0] is None:
+            if not self.schema_dir:
+                self.unchecked_charts.add(name)
             return []
+        schema, defaults = chart
         values = _deep_merge(defaults, (obj.get("spec") or {}).get("values") or {})
         cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft7Validator)
         problems = []
@@ -189,10 +228,15 @@ class Validator:
                 problems.extend(self._values(obj))
             return problems
         if group in self._groups:
-            return ["%s is not served by the %s CRDs in the schema dir (served: %s)"
-                    % (api_version, group, ", ".join(sorted(self._groups[group])) or "none")]
-        if "." in group and not group.endswith(".k8s.io"):
-            return ["no CRD for %s %s in %s/crds" % (api_version, obj.get("kind"), self.schema_dir)]
+            return ["%s is not served by the %s CRDs in %s (served: %s)"
+                    % (api_version, group, self.crd_source, ", ".join(sorted(self._groups[group])) or "none")]
+        if is_custom(api_version):
+            if self.crd_unavailable is not None:
+                self.unchecked_kinds.add("%s %s" % (api_version, obj.get("kind")))
+                if obj.get("kind") == "HelmRelease":
+                    return self._values(obj)
+                return []
+            return ["no CRD for %s %s in %s" % (api_version, obj.get("kind"), self.crd_source)]
         return self._builtin(obj)
 
     def problems(self, entries):
@@ -205,6 +249,30 @@ class Validator:
                 hint = " [inventory variable %s]" % variable if variable else ""
                 out.append("%s (%s): %s%s" % (ref(obj), where, problem, hint))
         return out
+
+    @property
+    def warnings(self):
+        """What could not be checked, one message per kind of gap (empty when everything was checked)."""
+        out = []
+        if self.unchecked_kinds:
+            out.append("custom resources not checked against a CRD (%s; set supertodo_schema_dir, or give a "
+                       "kubeconfig to read the cluster's CRDs): %s"
+                       % (self.crd_unavailable, ", ".join(sorted(self.unchecked_kinds))))
+        if self.unchecked_charts:
+            out.append("HelmRelease values not checked against a chart values schema (no schema dir, and the chart "
+                       "carries none here): %s" % ", ".join(sorted(self.unchecked_charts)))
+        return out
+
+
+class CrdsUnavailable(Exception):
+    """Raised by a ``crd_loader`` that cannot read the cluster's CRDs (e.g. no permission): a warning, not an
+    error, since the API server still validates what it is sent."""
+
+
+def is_custom(api_version):
+    """Whether an apiVersion belongs to a custom resource (a dotted group outside ``*.k8s.io``)."""
+    group = api_version.split("/")[0] if "/" in api_version else ""
+    return "." in group and not group.endswith(".k8s.io")
 
 
 def source_variable(problem, sources):

@@ -182,3 +182,80 @@ def test_the_apply_service_loads_and_saves_the_cache(tmp_path, monkeypatch):
     assert first["changed"] and first["requests"] == 2 * 2 + 1
     second = apply_manifests(params, client=ServedKube(SERVED, store))
     assert not second["changed"] and second["requests"] == 2 * 2
+
+
+# -- the cluster's CRDs, when no schema dir is given -------------------------------------------------------------
+class CrdKube(ServedKube):
+    """ServedKube that also answers the list of CustomResourceDefinitions (or refuses it with ``crd_status``)."""
+
+    def __init__(self, served, objects=None, crds=(), crd_status=None):
+        super().__init__(served, objects)
+        self.crds = list(crds)
+        self.crd_status = crd_status
+
+    def request(self, method, path, body=None, query=None, content_type=None, stream=False, timeout=None):
+        if path == discovery.CRD_LIST_PATH:
+            self.requests += 1
+            self.log.append((method, path))
+            if self.crd_status:
+                raise ApiError("GET %s: %d forbidden" % (path, self.crd_status), self.crd_status)
+            return {"kind": "CustomResourceDefinitionList", "items": copy.deepcopy(self.crds)}
+        return super().request(method, path, body, query, content_type, stream, timeout)
+
+
+def _gitrepository_crd():
+    import glob
+
+    import yaml
+    for fname in glob.glob(os.path.join(schema_dir_or_skip(), "crds", "**", "*.y*ml"), recursive=True):
+        with open(fname, encoding="utf-8") as fh:
+            for doc in yaml.safe_load_all(fh):
+                if doc and doc.get("kind") == "CustomResourceDefinition" and \
+                        doc["spec"]["names"]["kind"] == "GitRepository":
+                    doc.pop("kind")     # list items of a real answer may carry no kind
+                    return doc
+    pytest.skip("no GitRepository CRD in the schema dir")
+
+
+def _params(*objs):
+    return {"manifests": _entries(*objs), "schema_dir": None, "charts": {}, "kubernetes_version": "1.24.0",
+            "field_manager": "m"}
+
+
+def test_without_schema_dir_apply_reads_the_cluster_crds_once_and_they_stand_for_discovery(monkeypatch):
+    monkeypatch.setenv("SUPERTODO_DISCOVERY_CACHE_DIR", "off")
+    kube = CrdKube(SERVED, {}, crds=[_gitrepository_crd()])
+    out = apply_manifests(_params(namespace(), gitrepository(), gitrepository(url="https://example.com/b")),
+                          client=kube)
+    assert [p for _m, p in kube.log].count(discovery.CRD_LIST_PATH) == 1
+    # the CRD answered where GitRepository lives: only v1 is discovered
+    assert _discovery_requests(kube) == ["/api/v1"]
+    assert out["warnings"] == []
+
+
+def test_without_schema_dir_a_field_the_cluster_crd_lacks_is_refused_before_anything_is_applied(monkeypatch):
+    from ansible_collections.supertodo.platform.plugins.module_utils.manifests.errors import ManifestInvalid
+    monkeypatch.setenv("SUPERTODO_DISCOVERY_CACHE_DIR", "off")
+    kube = CrdKube(SERVED, {}, crds=[_gitrepository_crd()])
+    with pytest.raises(ManifestInvalid) as err:
+        apply_manifests(_params(namespace(), gitrepository(ref={"branch": "main", "brunch": "x"})), client=kube)
+    assert "spec.ref.brunch" in str(err.value) and "GitRepository flux-system/flux-system" in str(err.value)
+    assert [m for m, _p in kube.log] == ["GET"]          # the CRD list only: nothing applied
+
+
+def test_without_schema_dir_forbidden_crd_list_warns_and_applies(monkeypatch):
+    monkeypatch.setenv("SUPERTODO_DISCOVERY_CACHE_DIR", "off")
+    kube = CrdKube(SERVED, {}, crd_status=403)
+    out = apply_manifests(_params(namespace(), gitrepository()), client=kube)
+    assert out["counts"]["create"] == 2
+    assert len(out["warnings"]) == 1
+    assert "403" in out["warnings"][0] and "source.toolkit.fluxcd.io/v1 GitRepository" in out["warnings"][0]
+
+
+def test_with_schema_dir_the_cluster_crds_are_not_read(monkeypatch):
+    monkeypatch.setenv("SUPERTODO_DISCOVERY_CACHE_DIR", "off")
+    kube = CrdKube(SERVED, {}, crds=[_gitrepository_crd()])
+    params = _params(namespace(), gitrepository())
+    params["schema_dir"] = schema_dir_or_skip()
+    apply_manifests(params, client=kube)
+    assert discovery.CRD_LIST_PATH not in [p for _m, p in kube.log]

@@ -116,3 +116,68 @@ def test_problems_name_the_inventory_variable_behind_the_field(validator):
     assert "[inventory variable super_todo_replicas]" in text
     assert source_variable("spec.values.replicaCountX: bad", {"spec.values.replicaCount": "v"}) is None
     assert source_variable("spec.values.a[0]: bad", {"spec.values.a": "v"}) == "v"
+
+
+# -- without a schema dir: the cluster's CRDs, else a warning --------------------------------------------------
+def _crd_docs(schema_dir):
+    import glob
+    import os
+
+    import yaml
+    docs = []
+    for fname in sorted(glob.glob(os.path.join(schema_dir, "crds", "**", "*.y*ml"), recursive=True)):
+        with open(fname, encoding="utf-8") as fh:
+            docs.extend(d for d in yaml.safe_load_all(fh) if d and d.get("kind") == "CustomResourceDefinition")
+    return docs
+
+
+def test_without_schema_dir_custom_resources_are_checked_against_the_loaded_crds():
+    docs = _crd_docs(schema_dir_or_skip())
+    calls = []
+
+    def loader():
+        calls.append(1)
+        return docs
+
+    v = Validator(None, {"super-todo": CHART_DIR}, crd_loader=loader)
+    problems = _problems(v, gitrepository(ref={"branch": "main", "brunch": "x"}))
+    assert len(problems) == 1 and "spec.ref.brunch" in problems[0]
+    assert _problems(v, gitrepository()) == []
+    obj = {"apiVersion": "example.io/v1", "kind": "Widget", "metadata": {"name": "w"}}
+    assert "no CRD for example.io/v1 Widget in the CRDs the cluster serves" in _problems(v, obj)[0]
+    assert calls == [1]
+    assert v.warnings == []
+
+
+def test_without_schema_dir_or_cluster_custom_resources_pass_with_one_warning_naming_the_kinds():
+    v = Validator(None, {"super-todo": CHART_DIR})
+    assert _problems(v, gitrepository(ref={"branch": "main", "brunch": "x"})) == []
+    assert _problems(v, helmrelease(chart="redis", values={"auth": {"enabled": "yes"}})) == []
+    # built-in kinds are still checked offline, and our own chart's values against its own schema
+    bad = configmap()
+    bad["spec"] = {"foo": 1}
+    assert _problems(v, bad)
+    assert "spec.values.replicaCount" in "\n".join(_problems(v, helmrelease(values={"replicaCount": "two"})))
+    warnings = v.warnings
+    assert len(warnings) == 2
+    assert "source.toolkit.fluxcd.io/v1 GitRepository" in warnings[0]
+    assert "helm.toolkit.fluxcd.io/v2 HelmRelease" in warnings[0]
+    assert "set supertodo_schema_dir" in warnings[0]
+    assert warnings[1].endswith(": redis")
+
+
+def test_unreadable_cluster_crds_leave_custom_resources_unchecked_with_the_cause():
+    from ansible_collections.supertodo.platform.plugins.module_utils.manifests.validate import CrdsUnavailable
+
+    def loader():
+        raise CrdsUnavailable("the cluster's CRDs cannot be read: 403 forbidden")
+
+    v = Validator("", {}, crd_loader=loader)
+    assert _problems(v, gitrepository()) == []
+    assert "403 forbidden" in v.warnings[0] and "GitRepository" in v.warnings[0]
+
+
+def test_with_schema_dir_nothing_is_left_unchecked(validator):
+    _problems(validator, gitrepository())
+    _problems(validator, helmrelease(chart="redis-cluster", values={}))
+    assert validator.warnings == []
