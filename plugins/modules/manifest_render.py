@@ -15,9 +15,19 @@ description:
   - Secret entries are never written.
   - Validates every object first, as M(supertodo.platform.manifest_apply) does; nothing is written when one is
     invalid.
-  - Copies the directories in O(copies) (the chart) and writes a C(kustomization.yaml) in every directory of the
-    tree listing what exists there, so C(kubectl kustomize) builds it. Rendering a second environment into the
-    same O(dest) adds its files; the shared ones are rewritten with the same bytes.
+  - Copies the directories in O(copies) (the chart).
+  - Writes a C(kustomization.yaml) in every directory a Flux Kustomization of the tree points at (its
+    C(spec.path), relative to the repository root, read through O(git_path)) and in the directory holding the
+    Flux Kustomizations (the cluster folder the bootstrap points at). Each lists every manifest file under it that
+    is not under a deeper such directory, so that C(kubectl kustomize) builds it and every object is applied by
+    exactly one Flux Kustomization. A rendered file that no Flux Kustomization reaches fails the render. Without
+    Flux Kustomizations, every directory holding manifest files gets one listing its files.
+  - Rendering a second environment into the same O(dest) adds its files (the Flux Kustomizations already in the
+    tree count); the shared ones are rewritten with the same bytes. A C(kustomization.yaml) this module wrote in a
+    directory that no longer needs one is removed, and so is every file this module wrote under O(owned) that the
+    render does not produce again.
+  - Fails before writing anything when a HelmRelease takes its chart from a GitRepository at a path that is not a
+    chart of the tree.
   - Reports changed only when a file's bytes differ.
 author:
   - Super-Todo maintainers (@andreqko)
@@ -62,6 +72,22 @@ options:
     description: Kubernetes version whose schemas validate built-in kinds.
     type: str
     default: "1.30.0"
+  git_path:
+    description:
+      - Where O(dest) sits inside the Git repository Flux reads, such as C(flux-cd); C(.) when O(dest) is the
+        repository root. Flux Kustomization C(spec.path) and HelmRelease chart paths are relative to the repository
+        root and are read through it.
+    type: str
+    default: "."
+    version_added: 0.1.0
+  owned:
+    description:
+      - Paths (files or directories, relative to O(dest)) that only this render writes, such as one environment's
+        folders. A file there that this module wrote earlier and that the render does not produce again is removed.
+    type: list
+    elements: str
+    default: []
+    version_added: 0.1.0
 """
 
 EXAMPLES = r"""
@@ -69,6 +95,8 @@ EXAMPLES = r"""
   supertodo.platform.manifest_render:
     manifests: "{{ __supertodo_manifests }}"
     dest: /srv/gitops/flux-cd
+    git_path: flux-cd
+    owned: [apps/super-todo/staging, namespaces/staging, clusters/my-cluster/super-todo-staging.yaml]
     copies:
       charts/super-todo: "{{ playbook_dir }}/../charts/super-todo"
     schema_dir: "{{ supertodo_schema_dir }}"
@@ -88,6 +116,12 @@ dest:
   returned: always
   type: str
   sample: /srv/gitops/flux-cd
+removed:
+  description: Files removed from the tree (or that would be, in check mode), relative to O(dest); also in RV(files).
+  returned: always
+  type: list
+  elements: str
+  sample: [infrastructure/postgres/production/objectstore.yaml]
 skipped_secrets:
   description: Number of Secret entries left out of the tree.
   returned: always

@@ -96,10 +96,11 @@ def render_manifests(params, check_mode=False, diff=False, client=None):
     """Render; the cluster (its CRDs, for validation) is read only when a kubeconfig or host is given."""
     connected = client is not None or params.get("kubeconfig") or params.get("host")
     entries, warnings = validate(params, _LazyClient(params, client) if connected else None)
-    renderer = Renderer(params["dest"], check_mode=check_mode)
+    renderer = Renderer(params["dest"], check_mode=check_mode, git_path=params.get("git_path") or ".",
+                        owned=params.get("owned") or [])
     copies = {src: dest for dest, src in (params.get("copies") or {}).items()}
     files = renderer.render(entries, copies)
-    out = {"changed": bool(files), "files": files, "dest": renderer.root,
+    out = {"changed": bool(files), "files": files, "removed": renderer.removed_files, "dest": renderer.root,
            "skipped_secrets": sum(1 for e in entries if is_secret(e)), "warnings": warnings}
     if diff:
         out["diff"] = renderer.diffs

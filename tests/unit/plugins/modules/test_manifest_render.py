@@ -41,14 +41,14 @@ def _args(dest, **extra):
 def test_render_then_unchanged(capsys, tmp_path):
     result, raw = _run(capsys, _args(tmp_path))
     assert result["changed"] is True and result["skipped_secrets"] == 1
-    assert "namespaces/demo-namespace.yaml" in result["files"] and "kustomization.yaml" in result["files"]
+    assert "namespaces/demo-namespace.yaml" in result["files"] and "namespaces/kustomization.yaml" in result["files"]
     assert B64 not in raw and not (tmp_path / "x").exists()
-    result, _ = _run(capsys, _args(tmp_path))
+    result, dummy = _run(capsys, _args(tmp_path))
     assert result["changed"] is False and result["files"] == []
 
 
 def test_check_mode_writes_nothing_and_diff_shows_text(capsys, tmp_path):
-    result, _ = _run(capsys, _args(tmp_path, _ansible_check_mode=True, _ansible_diff=True))
+    result, dummy = _run(capsys, _args(tmp_path, _ansible_check_mode=True, _ansible_diff=True))
     assert result["changed"] is True
     assert not any(tmp_path.iterdir())
     diff = {d["after_header"]: d["after"] for d in result["diff"]}
@@ -58,6 +58,6 @@ def test_check_mode_writes_nothing_and_diff_shows_text(capsys, tmp_path):
 def test_invalid_object_writes_nothing(capsys, tmp_path):
     args = _args(tmp_path)
     args["manifests"][0]["object"]["metadata"]["bogus"] = 1
-    result, _ = _run(capsys, args)
+    result, dummy = _run(capsys, args)
     assert result["failed"] is True and "Namespace demo" in result["msg"]
     assert not any(tmp_path.iterdir())
