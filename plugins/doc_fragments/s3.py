@@ -41,7 +41,18 @@ options:
     default: true
   connect_timeout:
     description:
-      - Seconds to wait for a connection to the S3 endpoint.
+      - Seconds to wait for a connection to the S3 endpoint. Must be positive.
+      - A request whose connection timed out is not repeated; the task fails naming the endpoint and this option.
     type: float
-    default: 5.0
+    default: 10.0
+  read_timeout:
+    description:
+      - Seconds to wait for the S3 endpoint to answer a request (and for each further read of a response). Must be
+        positive.
+      - A request that timed out is not repeated, so an endpoint that accepts connections and never answers fails
+        the task after about O(read_timeout), naming the endpoint and this option. A refused connection or a
+        transient server error (5xx, throttling) is tried up to three times.
+    type: float
+    default: 30.0
+    version_added: 0.1.0
 """

@@ -12,11 +12,16 @@ description:
   - Reads a Barman Cloud archive (as written by CloudNativePG's barman cloud plugin, barman-cloud-backup and
     barman-cloud-wal-archive) straight from S3, independent of the operator, in one streaming paginated listing.
   - "Runs separate checks: C(archive) (something is there), C(base_backups) (every C(backup.info) parsed,
-    FAILED and unreadable ones listed, the newest one not FAILED, at least O(min_backups) usable),
+    FAILED and unreadable ones listed, the newest one not FAILED, at least O(min_backups) usable; a DONE backup is
+    usable only when the listing shows its C(data.tar), each tablespace's tar and every split part from the first to
+    the last, none of them empty),
     C(backup_age) (the newest DONE backup within O(max_backup_age)), C(retention) (DONE backups cover
     O(retention_window) and nothing is kept far past it), C(wal_continuity) (every segment from the oldest usable
-    backup's begin WAL to the newest archived one, across timeline switches), C(rpo) (age of the newest archived
-    WAL), and optionally C(deep) and C(cluster)."
+    backup's begin WAL to the newest archived one, across timeline switches, and the newest usable backup's own WAL
+    from its C(begin_wal) through its C(end_wal)), C(rpo) (age of the newest archived WAL), and optionally C(deep)
+    and C(cluster)."
+  - Reports the server-side encryption the S3 server reports for the objects it reads (each C(backup.info), the
+    newest WAL segment).
   - The task fails when a check fails, with a message naming the check and the cause. Storage failures (endpoint
     unreachable, credentials rejected, bucket missing) and an empty archive are failures too.
   - Memory does not grow with the number of WAL segments (contiguous runs are kept, not names).
@@ -154,11 +159,23 @@ failed_checks:
   elements: str
   sample: ["wal_continuity"]
 backups:
-  description: Every base backup found, oldest first.
+  description:
+    - Every base backup found, oldest first, with the number and total size of its listed data tars (C(data_files),
+      C(data_bytes)) and the server-side encryption the server reported for its C(backup.info) (C(encryption)).
   returned: when the archive could be listed
   type: list
   elements: dict
-  sample: [{"backup_id": "20261128T085655", "status": "DONE", "usable": true, "begin_wal": "000000010000000000000002"}]
+  sample: [{"backup_id": "20261128T085655", "status": "DONE", "usable": true, "begin_wal": "000000010000000000000002",
+            "data_files": 1, "data_bytes": 4404224, "encryption": "AES256"}]
+encryption:
+  description:
+    - The server-side encryption the S3 server reports (C(AES256), C(aws:kms), C(none) when it reports none) for each
+      backup's C(backup.info) (C(backups)) and for the newest WAL segment (C(wal), C(wal_segment)); C(summary) is
+      the one value they all share, or C(mixed).
+  returned: when the archive is not empty
+  type: dict
+  sample: {"backups": {"20261128T085655": "AES256"}, "wal": "AES256", "wal_segment": "000000010000000000000009",
+           "summary": "AES256"}
 unreadable_backups:
   description: backup.info files that could not be parsed.
   returned: when the archive could be listed
@@ -197,7 +214,7 @@ objects:
   type: int
   sample: 10095
 s3_requests:
-  description: S3 requests made (list pages and object reads).
+  description: S3 requests made (list pages, object reads and the HEAD of the newest WAL segment).
   returned: when the archive could be listed
   type: int
   sample: 12

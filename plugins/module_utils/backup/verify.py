@@ -12,6 +12,7 @@ from __future__ import annotations
 import bz2
 import datetime
 import lzma
+import re
 import tarfile
 import zlib
 
@@ -59,6 +60,7 @@ class Archive:
         self.history_keys = {}
         self.partials = []
         self.newest_segment = None  # (tli, segno, name, last_modified)
+        self.newest_segment_key = None
         self.newest_wal_time = None
         self.segment_size = None
         self.bad_names = 0
@@ -83,6 +85,7 @@ def scan(store, server_prefix):
                 arc.tracker.add(tli, segno)
                 if arc.newest_segment is None or (tli, segno) > arc.newest_segment[:2]:
                     arc.newest_segment = (tli, segno, base, modified)
+                    arc.newest_segment_key = key
                 if modified and (arc.newest_wal_time is None or modified > arc.newest_wal_time):
                     arc.newest_wal_time = modified
             elif ident == "history":
@@ -95,19 +98,57 @@ def scan(store, server_prefix):
             arc.data_files.setdefault(ident, []).append((extra, key, size))
     arc.backups.sort(key=lambda b: (b.begin_time or datetime.datetime.min.replace(tzinfo=datetime.timezone.utc),
                                     b.backup_id))
+    for backup in arc.backups:
+        if backup.status == "DONE":
+            backup.problems.extend(data_problems(backup, arc.data_files.get(backup.backup_id, [])))
     return arc
 
 
 def _read_backup(store, arc, backup_id, key, modified):
     try:
-        text = store.read(key, limit=4 * 1024 * 1024).decode("utf-8")
+        data, meta = store.read_object(key, limit=4 * 1024 * 1024)
+        text = data.decode("utf-8")
         backup = Backup(backup_id, parse_backup_info(text, "backup.info of %s" % backup_id), key, modified)
     except (ParseError, UnicodeDecodeError) as exc:
         arc.unreadable.append({"backup_id": backup_id, "key": key, "error": str(exc)})
         return
+    backup.encryption = meta.get("encryption")
     arc.backups.append(backup)
     if backup.usable and arc.segment_size is None:
         arc.segment_size = backup.segment_size
+
+
+# barman-cloud-backup names its tars <name>.tar[.gz|...] then <name>_0001.tar, <name>_0002.tar ... when one grows past
+# --max-archive-size; <name> is "data" for the data directory and the tablespace's OID for each tablespace
+_TAR_PART = re.compile(r"^(data|\d+)(?:_(\d{4,}))?\.tar(?:\.[a-z0-9]+)?$")
+_TABLESPACE = re.compile(r"name='([^']*)', oid=(\d+)")
+
+
+def data_problems(backup, files):
+    """What is wrong with a DONE backup's data objects as listed: ``data.tar`` and each tablespace tar present, every
+    split part from the first to the last listed, none empty. ``files``: ``[(filename, key, size)]``."""
+    problems = []
+    where = "base/%s/" % backup.backup_id
+    parts = {}
+    for filename, dummy, size in sorted(files):
+        match = _TAR_PART.match(filename)
+        if match:
+            parts.setdefault(match.group(1), {})[int(match.group(2) or 0)] = filename
+        if not size:
+            problems.append("%s is empty (0 bytes)" % filename)
+    wanted = [("data", "")] + [(oid, " (tablespace %s)" % name)
+                               for name, oid in _TABLESPACE.findall(str(backup.info.get("tablespaces") or ""))]
+    for name, what in wanted:
+        numbers = parts.get(name)
+        if not numbers:
+            problems.append("%s.tar missing under %s%s" % (name, where, what))
+            continue
+        for number in range(0, max(numbers)):
+            if number not in numbers:
+                problems.append("%s missing under %s (%s is listed)" % (
+                    "%s.tar" % name if number == 0 else "%s_%04d.tar" % (name, number), where,
+                    numbers[max(numbers)]))
+    return problems
 
 
 def _result(status, message, **extra):
@@ -124,7 +165,7 @@ def run_checks(store, server_prefix, thresholds, deep=False, now=None, cluster_c
     checks = {}
     usable = [b for b in arc.backups if b.usable]
     result = {
-        "backups": [b.as_dict() for b in arc.backups],
+        "backups": [_backup_dict(b, arc) for b in arc.backups],
         "unreadable_backups": arc.unreadable,
         "objects": arc.objects,
         "bytes": arc.bytes,
@@ -146,7 +187,9 @@ def run_checks(store, server_prefix, thresholds, deep=False, now=None, cluster_c
         if cluster_check is not None:
             checks["cluster"] = cluster_check()
         return _finish(result, checks, store)
-    checks["archive"] = _result("ok", "%d objects, %d bytes under %s" % (arc.objects, arc.bytes, url))
+    result["encryption"] = _encryption(store, arc)
+    checks["archive"] = _result("ok", "%d objects, %d bytes under %s; server-side encryption %s"
+                                % (arc.objects, arc.bytes, url, _encryption_text(result["encryption"])))
 
     # -- base backups ----------------------------------------------------------------------------------
     problems = []
@@ -159,7 +202,7 @@ def run_checks(store, server_prefix, thresholds, deep=False, now=None, cluster_c
         problems.append("the newest backup %s is FAILED: %s" % (newest.backup_id, newest.error or "no error text"))
     broken = [b for b in arc.backups if b.status == "DONE" and not b.usable]
     if broken:
-        problems.append("DONE backups with invalid fields: %s" % "; ".join(
+        problems.append("DONE backups that cannot be restored: %s" % "; ".join(
             "%s (%s)" % (b.backup_id, ", ".join(b.problems)) for b in broken))
     if len(usable) < thresholds.min_backups:
         problems.append("%d usable (DONE) backups, fewer than min_backups %d" % (len(usable), thresholds.min_backups))
@@ -197,6 +240,17 @@ def run_checks(store, server_prefix, thresholds, deep=False, now=None, cluster_c
     else:
         checks["wal_continuity"], gaps, first_point = _continuity(store, arc, usable)
         result["gaps"] = gaps
+        own = _own_wal(arc, usable[-1])
+        if own:
+            for gap in own["gaps"]:
+                if gap not in gaps:
+                    gaps.append(gap)
+            if checks["wal_continuity"]["status"] == "ok":
+                checks["wal_continuity"] = _result("failed", own["message"])
+            else:
+                checks["wal_continuity"]["message"] += "; " + own["message"]
+            if len(usable) == 1:
+                first_point = None      # the only backup never becomes consistent: nothing is recoverable
     if first_point is not None:
         result["recovery_window"] = {"first": iso(first_point), "last": iso(arc.newest_wal_time)}
 
@@ -254,6 +308,7 @@ def _continuity(store, arc, usable):
     gaps = []
     start_backup = None
     path = None
+    last_error = "no usable backup"
     # the oldest usable backup whose timeline leads to the target timeline
     for backup in usable:
         try:
@@ -265,7 +320,7 @@ def _continuity(store, arc, usable):
         start_backup = backup
         break
     if start_backup is None:
-        return _result("failed", str(last_error)), [], None  # noqa: F821 - set in the loop
+        return _result("failed", str(last_error)), [], None
     for tli, first, last in path:
         if last is None:
             last = arc.tracker.newest(tli)
@@ -293,6 +348,59 @@ def _continuity(store, arc, usable):
                        timelines)), gaps, first_point)
 
 
+def _own_wal(arc, backup):
+    """The newest usable backup needs every segment from its begin_wal through its end_wal to become consistent.
+
+    Returns ``None`` when they are all archived, else ``{"message", "gaps"}``.
+    """
+    size = arc.segment_size or DEFAULT_SEGMENT_SIZE
+    tli, first = parse_segment(backup.begin_wal, size)
+    end_tli, last = parse_segment(backup.end_wal, size)
+    if end_tli != tli:      # a backup does not span a timeline switch; judge the end timeline's part
+        tli, first = end_tli, min(first, last)
+    missing = arc.tracker.missing(tli, first, last)
+    if not missing:
+        return None
+    gaps = [{"timeline": tli, "first": segment_name(tli, a, size), "last": segment_name(tli, b, size),
+             "segments": b - a + 1} for a, b in missing]
+    return {"gaps": gaps, "message": "the newest backup %s needs WAL %s through its end_wal %s to reach a consistent "
+                                     "state; not archived: %s" % (
+                                         backup.backup_id, backup.begin_wal, backup.end_wal,
+                                         ", ".join("%s..%s (%d segments)" % (g["first"], g["last"], g["segments"])
+                                                   for g in gaps))}
+
+
+def _backup_dict(backup, arc):
+    out = backup.as_dict()
+    files = arc.data_files.get(backup.backup_id, [])
+    out["data_files"] = len(files)
+    out["data_bytes"] = sum(size or 0 for dummy, dummy, size in files)
+    out["encryption"] = getattr(backup, "encryption", None)
+    return out
+
+
+def _encryption(store, arc):
+    """The server-side encryption the server reports: each backup.info read, and the newest WAL segment (one HEAD)."""
+    backups = {b.backup_id: getattr(b, "encryption", None) or "none" for b in arc.backups}
+    wal = store.head(arc.newest_segment_key)["encryption"] if arc.newest_segment_key else None
+    seen = set(backups.values()) | ({wal} if wal else set())
+    summary = seen.pop() if len(seen) == 1 else ("mixed" if seen else None)
+    return {"backups": backups, "wal": wal, "wal_segment": arc.newest_segment[2] if arc.newest_segment else None,
+            "summary": summary}
+
+
+def _encryption_text(enc):
+    """``AES256``, ``none`` or ``mixed (...)`` naming what reported what."""
+    if enc["summary"] != "mixed":
+        return str(enc["summary"])
+    by_alg = {}
+    for backup_id, alg in sorted(enc["backups"].items()):
+        by_alg.setdefault(alg, []).append("backup %s" % backup_id)
+    if enc["wal"]:
+        by_alg.setdefault(enc["wal"], []).append("the newest WAL %s" % enc["wal_segment"])
+    return "mixed (%s)" % "; ".join("%s: %s" % (alg, ", ".join(what)) for alg, what in sorted(by_alg.items()))
+
+
 def _retention(usable, thresholds, now):
     window = thresholds.retention_window
     if window is None:
@@ -311,7 +419,7 @@ def _retention(usable, thresholds, now):
     if obsolete:
         return _result("failed", "retention not enforcing: %d backups older than the window are still kept (%s), "
                                  "the oldest from %s" % (len(obsolete), ", ".join(b.backup_id for b in obsolete),
-                                                        iso(obsolete[0].end_time)))
+                                                         iso(obsolete[0].end_time)))
     return _result("ok", "the window from %s is covered by backup %s" % (iso(start), covering[-1].backup_id))
 
 
@@ -377,7 +485,7 @@ def deep_check(store, arc, backup):
         return _result("failed", "backup %s: backup_label in the tar differs from backup.info" % backup.backup_id)
     if backup.begin_wal and backup.begin_wal not in text:
         return _result("failed", "backup %s: backup_label does not name begin_wal %s" % (backup.backup_id,
-                                                                                           backup.begin_wal))
+                                                                                         backup.begin_wal))
     return _result("ok", "backup %s: %d tar files, %d members, %d bytes of data read to the end; backup_label "
                          "matches backup.info" % (backup.backup_id, len(files), members, payload),
                    members=members, data_bytes=payload)

@@ -98,3 +98,24 @@ def test_redis_module_missing_path(capsys, tmp_path):
     assert out["failed"] is True and "does not exist" in out["msg"]
     out = run(capsys, redis_backup_verify, {"path": str(tmp_path)})
     assert out["failed"] is True and "no RDB or AOF manifest" in out["msg"]
+
+
+@pytest.mark.parametrize("module", [backup_verify, redis_backup_verify])
+def test_timeouts_must_be_positive_naming_the_option(capsys, module):
+    args = dict(ARGS, endpoint_url="http://127.0.0.1:9", read_timeout=0) if module is backup_verify else \
+        {"s3_path": "s3://super-todo-backups/redis", "endpoint_url": "http://127.0.0.1:9", "connect_timeout": -2}
+    out = run(capsys, module, args)
+    assert out["failed"] is True and out["failed_checks"] == ["arguments"]
+    assert "arguments check failed: %s must be a positive number of seconds" % (
+        "read_timeout" if module is backup_verify else "connect_timeout") in out["msg"]
+
+
+def test_result_reports_data_objects_and_encryption(capsys, store):
+    out = run(capsys, backup_verify, ARGS)
+    assert out.get("failed") is not True, out
+    assert out["backups"][0]["data_files"] == 1 and out["backups"][0]["encryption"] == "none"
+    assert out["encryption"]["summary"] == "none" and out["encryption"]["wal"] == "none"
+    del store.objects["pg/postgres-production/base/B1/data.tar.gz"]
+    out = run(capsys, backup_verify, ARGS)
+    assert out["failed"] is True and "base_backups check failed" in out["msg"]
+    assert "B1 (data.tar missing under base/B1/)" in out["msg"]
