@@ -122,7 +122,7 @@ def main():
         assert result["failed_checks"] == [], result["checks"]
         assert result["segments"] == args.days * 24 * 60, result["segments"]
         bare, verify = [], []
-        for _ in range(args.rounds):
+        for dummy in range(args.rounds):
             t = time.monotonic()
             listed = bare_listing(s3)
             bare.append(time.monotonic() - t)

@@ -74,7 +74,7 @@ class Bench:
         out = subprocess.run([str(REPO / "tools" / "local-secrets"), ENVIRONMENT], env=env, capture_output=True,
                              text=True, check=True).stdout
         for line in out.splitlines():
-            name, _, value = line.removeprefix("export ").partition("=")
+            name, dummy, value = line.removeprefix("export ").partition("=")
             env[name] = value
         self.env = env
 
@@ -196,8 +196,8 @@ def main():
         full_first = full_noop = None
         if not args.skip_full:
             # the cluster is empty: the one first converge of the whole site.yml (it waits for the HelmReleases)
-            full_first, _ = bench.playbook("playbooks/site.yml")
-            full_noop = median([bench.playbook("playbooks/site.yml")[0] for _ in range(n)])
+            full_first, dummy = bench.playbook("playbooks/site.yml")
+            full_noop = median([bench.playbook("playbooks/site.yml")[0] for dummy in range(n)])
         entries = bench.write_objects()
         objects = len(entries)
         print("objects in the manifest list: %d (%d kinds)" % (
@@ -205,20 +205,20 @@ def main():
         ours_first, kube_first = [], []
         ours_noop, delivery_noop, inproc_noop, kube_noop = [], [], [], []
         ours_counts = kube_counts = cold_counts = None
-        startup = [bench.playbook("benchmarks/startup.yml")[0] for _ in range(n)]
+        startup = [bench.playbook("benchmarks/startup.yml")[0] for dummy in range(n)]
         for i in range(n):
             bench.reset(entries)
             ours_first.append(bench.playbook("playbooks/site.yml", "--skip-tags", "reconcile,verify")[0])
             if i == 0:
                 ours_noop = [bench.playbook("playbooks/site.yml", "--skip-tags", "reconcile,verify")[0]
-                             for _ in range(n)]
+                             for dummy in range(n)]
                 delivery_noop = [bench.playbook("benchmarks/delivery.yml",
                                                 "-e", "bench_manifests_file=%s" % bench.manifests_file)[0]
-                                 for _ in range(n)]
+                                 for dummy in range(n)]
                 mark = bench.audit_mark()
-                _, result = bench.apply_in_process(entries, discovery_cache=False)
+                dummy, result = bench.apply_in_process(entries, discovery_cache=False)
                 cold_counts = bench.audit_since(mark, BENCH_AGENT)
-                for _ in range(n):
+                for dummy in range(n):
                     mark = bench.audit_mark()
                     seconds, result = bench.apply_in_process(entries)
                     if result["changed"]:
@@ -229,14 +229,14 @@ def main():
             bench.reset(entries)
             kube_first.append(bench.kubectl_apply())
             if i == 0:
-                for _ in range(n):
+                for dummy in range(n):
                     mark = bench.audit_mark()
                     kube_noop.append(bench.kubectl_apply())
                     kube_counts = bench.audit_since(mark, "kubectl")
         print()
         print("converge of %s, %d objects, medians of %d runs" % (ENVIRONMENT, objects, n))
         print("%-46s %9s %9s %8s | %8s %8s %7s" % ("", "kubectl", "ours", "ratio", "cpu kctl", "cpu ours",
-                                                    "ratio"))
+                                                   "ratio"))
         line("first converge (site.yml -reconcile -verify)", median(kube_first), median(ours_first))
         line("no-op converge (site.yml -reconcile -verify)", median(kube_noop), median(ours_noop), goal=3)
         line("no-op delivery step (ansible-playbook)", median(kube_noop), median(delivery_noop))

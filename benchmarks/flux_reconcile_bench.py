@@ -49,8 +49,8 @@ class Observer(threading.Thread):
         while not self.stop.is_set():
             obj = self.client.get(HR_API, "HelmRelease", self.name, self.namespace)
             self.ready.set()
-            for _, ev in self.client.watch(HR_API, "HelmRelease", self.namespace, self.name,
-                                           obj["metadata"]["resourceVersion"], timeout=60):
+            for dummy, ev in self.client.watch(HR_API, "HelmRelease", self.namespace, self.name,
+                                               obj["metadata"]["resourceVersion"], timeout=60):
                 token = (ev.get("status") or {}).get("lastHandledReconcileAt")
                 if token and token not in self.seen:
                     self.seen[token] = time.monotonic()
@@ -90,7 +90,7 @@ def main():
             {"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
              "metadata": {"name": "bench", "namespace": ns},
              "spec": {"interval": "10m", "chart": {"spec": {"chart": "tests/integration/flux/testchart",
-                                                             "sourceRef": {"kind": "GitRepository", "name": "repo"}}},
+                                                            "sourceRef": {"kind": "GitRepository", "name": "repo"}}},
                       "values": {"message": "bench"}}}]}
         kubectl(args.kubeconfig, "apply", "-f", "-", data=json.dumps(objs))
         service = FluxService(KubeClient({"kubeconfig": args.kubeconfig}))
@@ -101,7 +101,7 @@ def main():
         observer.start()
         observer.ready.wait(30)
         after_write, total = [], []
-        for _ in range(args.count):
+        for dummy in range(args.count):
             service = FluxService(KubeClient({"kubeconfig": args.kubeconfig}))
             t0 = time.monotonic()
             result = service.reconcile("HelmRelease", ns, "bench", timeout=120)

@@ -45,8 +45,8 @@ def render_both(work, env):
     for name in ENVIRONMENTS:
         dest = work / "render" / name
         shutil.rmtree(dest, ignore_errors=True)
-        seconds, _ = run(["ansible-playbook", "-i", "inventories/%s" % name, "playbooks/render.yml",
-                          "-e", "supertodo_render_dir=%s" % dest], env)
+        seconds, dummy = run(["ansible-playbook", "-i", "inventories/%s" % name, "playbooks/render.yml",
+                             "-e", "supertodo_render_dir=%s" % dest], env)
         total = (total[0] + seconds[0], total[1] + seconds[1])
     return total
 
@@ -89,7 +89,7 @@ def main():
                 releases = {name: app_values(work, name) for name in ENVIRONMENTS}
             seconds, objects = helm_both(work, env, releases)
             helm.append(seconds)
-        files = sum(1 for _ in (work / "render").rglob("*.yaml"))
+        files = sum(1 for dummy in (work / "render").rglob("*.yaml"))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     base = [statistics.median(r[i] for r in helm) for i in (0, 1)]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 
+
 def _cond(obj, ctype):
     for cond in ((obj or {}).get("status") or {}).get("conditions") or []:
         if cond.get("type") == ctype:
@@ -46,7 +47,7 @@ def staging_gate(hr, chart_version, tag, namespace="staging", name="super-todo")
             ref, generation, status.get("observedGeneration")))
     if revision.split("+", 1)[0] != str(chart_version):
         problems.append("%s runs chart version %s, the inventory renders %s" % (ref, revision or "(none)",
-                                                                               chart_version))
+                                                                                chart_version))
     elif history.get("status") not in (None, "deployed"):
         problems.append("%s release %s is %s" % (ref, revision, history.get("status")))
     if status.get("lastAttemptedRevision") and status.get("lastAttemptedRevision") != revision:

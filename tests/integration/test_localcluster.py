@@ -31,7 +31,7 @@ def _resolve(doc, pointer):
 
 
 def _remove(doc, pointer):
-    parent_ptr, _, last = pointer.rpartition("/")
+    parent_ptr, dummy, last = pointer.rpartition("/")
     parent = _resolve(doc, parent_ptr) if parent_ptr else doc
     del parent[last.replace("~1", "/").replace("~0", "~")]
 

@@ -215,7 +215,10 @@ def _calls(report, action):
 def graph_errors(report, repo=REPO):
     """Check references between the AWX objects the playbook creates. Returns a list of error strings."""
     errors = []
-    p = lambda action, key="name": {c["params"].get(key) for c in _calls(report, action)}  # noqa: E731
+
+    def p(action, key="name"):
+        return {c["params"].get(key) for c in _calls(report, action)}
+
     orgs = p("awx.awx.organization")
     projects = p("awx.awx.project")
     inventories = p("awx.awx.inventory")
@@ -281,7 +284,7 @@ def graph_errors(report, repo=REPO):
             errors.append("workflow %r: cycle %s" % (key[0], " -> ".join(path + [key[1]])))
             return
         state[key] = "open"
-        for _, target in edges.get(key, []):
+        for dummy, target in edges.get(key, []):
             visit((key[0], target), path + [key[1]])
         state[key] = "done"
 
@@ -391,7 +394,9 @@ def test_workflow_graph_references_only_what_exists(report):
 
 def test_promotion_workflow_shape(report):
     graph = node_graph(report, "Super-Todo promotion")
-    by_template = lambda ident: graph[ident]["template"]  # noqa: E731
+
+    def by_template(ident):
+        return graph[ident]["template"]
 
     # the success path: converge staging -> verify staging -> approval -> promote -> verify production
     roots = set(graph) - {t for n in graph.values() for k in ("success", "failure", "always") for t in n[k]}

@@ -33,7 +33,7 @@ def main(argv=None):
             result = build.build(force=args.force)
             if result["built"]:
                 print("built into %s in %.1fs (log: %s/build.log)" % (result["bin_dir"], result["seconds"],
-                                                                     result["bin_dir"]))
+                                                                      result["bin_dir"]))
             else:
                 print("cached: %s (no build needed)" % result["bin_dir"])
             return 0
@@ -59,7 +59,7 @@ def main(argv=None):
                 print("processes: none recorded (cluster is down)")
             for name, p in status["processes"].items():
                 print("  %-24s pid %-8d %s%s" % (name, p["pid"], "running" if p["running"] else "NOT RUNNING",
-                                              "  rss %d MiB" % (p["rss_kib"] // 1024) if p["running"] else ""))
+                                                 "  rss %d MiB" % (p["rss_kib"] // 1024) if p["running"] else ""))
             if status["processes"]:
                 print("total rss: %d MiB" % (status["rss_kib_total"] // 1024))
             if status["git_url"]:

@@ -408,7 +408,7 @@ class Cluster:
         items = self.rest(timeout=5).get("/api/v1/nodes")["items"]
         ready = [n["metadata"]["name"] for n in items for c in n.get("status", {}).get("conditions", [])
                  if c["type"] == "Ready" and c["status"] == "True"]
-        return len(set(ready) & {n for n, _ in NODES}) == len(NODES)
+        return len(set(ready) & {n for n, dummy in NODES}) == len(NODES)
 
     # ------------------------------------------------------------------------------------------------ down
     def _stop_all(self, entries):

@@ -260,7 +260,7 @@ class Timers:
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m localkube.kubelet", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m localkube.kubelet", description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--state-dir", required=True, type=Path)
     parser.add_argument("--port", required=True, type=int)
     args = parser.parse_args(argv)

@@ -65,7 +65,7 @@ class PKI:
         ca_cert = x509.load_pem_x509_certificate(self.path("ca.crt").read_bytes())
         if not self.path("apiserver.crt").exists():
             sans = [x509.DNSName(d) for d in API_SANS_DNS] + [x509.IPAddress(ipaddress.ip_address(i))
-                                                             for i in API_SANS_IP]
+                                                              for i in API_SANS_IP]
             self._leaf("apiserver", _name("kube-apiserver"), ca_cert, ca_key, ExtendedKeyUsageOID.SERVER_AUTH, sans)
         for name, (cn, org) in clients.items():
             if not self.path(name + ".crt").exists():

@@ -33,7 +33,7 @@ def free_ports(count, offsets=(0,), low=20000, high=30000, rng=None):
     rng = rng or random.Random()
     chosen = []
     taken = set()
-    for _ in range(2000):
+    for dummy in range(2000):
         port = rng.randrange(low, high)
         wanted = [port + off for off in offsets]
         if taken.intersection(wanted) or not all(port_free(p) for p in wanted):

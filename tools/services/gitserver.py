@@ -87,7 +87,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
     def _cgi(self):
-        path, _, query = self.path.partition("?")
+        path, dummy, query = self.path.partition("?")
         body = self._body() if self.command == "POST" else b""
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -110,7 +110,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             head, sep, payload = proc.stdout.partition(b"\n\n")
         status, headers = 200, []
         for line in head.decode("latin-1").splitlines():
-            name, _, value = line.partition(":")
+            name, dummy, value = line.partition(":")
             if name.lower() == "status":
                 status = int(value.strip().split()[0])
             elif name:
@@ -194,7 +194,7 @@ class GitServer(LoopbackServer):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m services.gitserver", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m services.gitserver", description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--root", required=True, help="directory holding the bare repositories")
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args(argv)

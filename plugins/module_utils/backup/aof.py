@@ -69,7 +69,7 @@ class RespChecker:
                     continue
                 if not line.startswith(b"*") or not line[1:].isdigit():
                     raise ParseError("%s: byte %d: expected '*<argc>', found %r" % (self.name, self.offset + pos,
-                                                                                   line[:40]), "aof")
+                                                                                    line[:40]), "aof")
                 self.state = [int(line[1:]), None]
                 pos = end + 2
             left, bulk = self.state
@@ -84,7 +84,7 @@ class RespChecker:
                 line = buf[pos:end]
                 if not line.startswith(b"$") or not line[1:].isdigit():
                     raise ParseError("%s: byte %d: expected '$<len>', found %r" % (self.name, self.offset + pos,
-                                                                                  line[:40]), "aof")
+                                                                                   line[:40]), "aof")
                 self.state[1] = int(line[1:])
                 pos = end + 2
                 continue

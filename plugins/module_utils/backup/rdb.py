@@ -21,7 +21,7 @@ def _table():
     table = []
     for byte in range(256):
         crc = byte
-        for _ in range(8):
+        for dummy in range(8):
             crc = (crc >> 1) ^ _POLY if crc & 1 else crc >> 1
         table.append(crc)
     return tuple(table)
@@ -82,7 +82,7 @@ class RdbChecker:
         report.version = int(header[5:9])
         if not 1 <= report.version <= MAX_RDB_VERSION:
             raise ParseError("%s: RDB version %d is not supported (1..%d)" % (self.name, report.version,
-                                                                             MAX_RDB_VERSION), "rdb")
+                                                                              MAX_RDB_VERSION), "rdb")
         report.aux = parse_aux(self.head)
         if self.size < 18 or len(self.tail) < 8:
             raise ParseError("%s: truncated (%d bytes)" % (self.name, self.size), "rdb")

@@ -186,10 +186,10 @@ def timeline_path(start_tli, start_segno, target_tli, histories, segment_size=DE
     if history is None:
         raise ParseError("timeline %d has no %08X.history file in the archive, so the switch from timeline %d "
                          "cannot be followed" % (target_tli, target_tli, start_tli), "wal_continuity")
-    chain = [(tli, switch) for tli, switch in history]
-    if start_tli not in [tli for tli, _ in chain]:
+    chain = list(history)
+    if start_tli not in [tli for tli, dummy in chain]:
         raise ParseError("timeline %d does not descend from timeline %d (history: %s)"
-                         % (target_tli, start_tli, [tli for tli, _ in chain]), "wal_continuity")
+                         % (target_tli, start_tli, [tli for tli, dummy in chain]), "wal_continuity")
     path = []
     cursor = start_segno
     started = False

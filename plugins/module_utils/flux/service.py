@@ -120,8 +120,8 @@ class FluxService:
         if wait:
             extra = [a for a in (tokens.FORCE_AT, tokens.RESET_AT) if a in patch["metadata"]["annotations"]]
             try:
-                final, _ = wait_for(self.client, kinds.api_version(kind), kind, namespace, name, token,
-                                    timeout, extra, clock=self.clock, initial=patched)
+                final, dummy = wait_for(self.client, kinds.api_version(kind), kind, namespace, name, token,
+                                        timeout, extra, clock=self.clock, initial=patched)
             except FluxError as exc:
                 failed = exc.result.get("object")
                 exc.result = dict(result, **(summary(failed) if failed else {}))

@@ -113,8 +113,7 @@ class Validator:
             pattern = os.path.join(self.schema_dir, "crds", "**", "*.y*ml")
             for fname in sorted(glob.glob(pattern, recursive=True)):
                 with open(fname, encoding="utf-8") as fh:
-                    for doc in yaml.load_all(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
-                        yield doc
+                    yield from yaml.load_all(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
         elif self.crd_loader is not None:
             try:
                 docs = list(self.crd_loader())
@@ -122,8 +121,7 @@ class Validator:
                 self.crd_unavailable = str(exc)
                 return
             self.crd_source = "the CRDs the cluster serves"
-            for doc in docs:
-                yield doc
+            yield from docs
         else:
             self.crd_unavailable = "no schema dir and no cluster to read CRDs from"
 

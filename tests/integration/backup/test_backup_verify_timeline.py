@@ -35,7 +35,7 @@ def test_timeline_switch_is_followed(archive):
         restore = barman_wrapper(os.path.join(work, "wal-restore.sh"), "cloud_walrestore", s3.env())
         with open(os.path.join(pgdata, "postgresql.auto.conf"), "a", encoding="utf-8") as fh:
             fh.write("restore_command = '%s --endpoint-url %s %s %s %%f %%p'\n" % (restore, s3.endpoint_url, DEST,
-                                                                                  name))
+                                                                                   name))
             fh.write("recovery_target_action = 'promote'\n")
         open(os.path.join(pgdata, "recovery.signal"), "w", encoding="utf-8").close()
         os.chmod(pgdata, 0o700)

@@ -50,7 +50,7 @@ def test_local_drill_restores_rows_and_reports_beyond_rpo(archive, tmp_path):
     assert beyond["rows"] == archive.rows["unarchived"]
     assert {row["stage"] for row in beyond["sample"]} == {"unarchived"}
     # the scratch server is gone
-    assert "restore-drill-" not in subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    assert "restore-drill-" not in subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
 
 
 def test_cluster_recovery_manifest_is_valid(tmp_path):

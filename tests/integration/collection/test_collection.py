@@ -18,7 +18,8 @@ def _run(args, **kw):
     env = dict(os.environ)
     env["PATH"] = "%s:%s" % (BIN, env.get("PATH", ""))
     env["ANSIBLE_CONFIG"] = str(ROOT / "ansible.cfg")
-    return subprocess.run(args, cwd=kw.pop("cwd", ROOT), env=env, capture_output=True, text=True, **kw)
+    return subprocess.run(args, cwd=kw.pop("cwd", ROOT), env=env, capture_output=True, text=True,
+                          check=kw.pop("check", False), **kw)
 
 
 def test_collection_builds_without_caches_or_build_trees(tmp_path):

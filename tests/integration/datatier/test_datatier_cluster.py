@@ -12,7 +12,6 @@ nothing.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
 from pathlib import Path

@@ -382,14 +382,14 @@ def test_no_secret_value_in_objects_or_output(rendered):
     ("production", ["-e", "redis_image_tag=latest"], "redis_image_tag must be a version"),
 ])
 def test_refusals_name_the_variable(tmp_path, env_name, args, variable):
-    proc, _ = dump(env_name, tmp_path / "out.json", *args)
+    proc, dummy = dump(env_name, tmp_path / "out.json", *args)
     assert proc.returncode != 0
     assert variable in proc.stdout, proc.stdout[-3000:]
     assert not (tmp_path / "out.json").exists()
 
 
 def test_backups_without_credential_values_are_refused_in_apply_mode(tmp_path):
-    proc, _ = dump("production", tmp_path / "out.json", secrets=False)
+    proc, dummy = dump("production", tmp_path / "out.json", secrets=False)
     assert proc.returncode != 0
     assert "secrets_backup_s3_access_key_id and secrets_backup_s3_secret_access_key are empty" in proc.stdout
     # render mode needs no credential values (Secrets are never rendered)

@@ -8,9 +8,7 @@ Runs the real playbooks (playbooks/render.yml, playbooks/site.yml), kubectl kust
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -133,7 +131,8 @@ def test_helm_lint_and_template_with_each_environment(tree, env, tmp_path):
     values = tmp_path / "values.yaml"
     values.write_text(yaml.safe_dump(_values(tree, env)))
     chart = str(REPO / "charts" / "super-todo")
-    lint = subprocess.run(["helm", "lint", chart, "-f", str(values)], capture_output=True, text=True, env=_env())
+    lint = subprocess.run(["helm", "lint", chart, "-f", str(values)], capture_output=True, text=True, env=_env(),
+                          check=False)
     assert lint.returncode == 0, lint.stdout + lint.stderr
     for kube_version, hpa, pdb in (("1.30.0", "autoscaling/v2", "policy/v1"),
                                    ("1.20.2", "autoscaling/v2beta2", "policy/v1beta1")):

@@ -64,7 +64,7 @@ class Flux:
             result = out["plays"][0]["tasks"][0]["hosts"]["localhost"]
         except (ValueError, KeyError, IndexError) as exc:
             raise AssertionError("ansible output not understood (%s):\n%s\n%s" % (exc, proc.stdout[-3000:],
-                                                                                 proc.stderr[-3000:])) from exc
+                                                                                  proc.stderr[-3000:])) from exc
         result["_elapsed"] = elapsed
         return result
 

@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[3]
 
 def _when(token):
     """A request token (RFC 3339, nanoseconds, trailing zeros trimmed) as a sortable tuple."""
-    stamp, _, frac = token.rstrip("Z").partition(".")
+    stamp, dummy, frac = token.rstrip("Z").partition(".")
     return stamp, int((frac or "0").ljust(9, "0"))
 
 

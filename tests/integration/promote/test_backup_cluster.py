@@ -73,7 +73,7 @@ def test_on_demand_backup_completes_and_is_in_the_archive(run, s3):
     assert backup["spec"]["cluster"]["name"] == SERVER
     backup_id = backup["status"]["backupId"]
     keys = [o["Key"] for o in s3.client().list_objects_v2(Bucket=BUCKET, Prefix="postgres-production/%s/base/%s/"
-                                                             % (SERVER, backup_id)).get("Contents", [])]
+                                                          % (SERVER, backup_id)).get("Contents", [])]
     assert any(k.endswith("backup.info") for k in keys), keys
     flat = _flat(proc)
     assert "backupId %s is in the archive" % backup_id in flat

@@ -24,7 +24,7 @@ OLD_CLUSTER = ["-e", "backups_redis_cronjob_api_version=batch/v1beta1", "-e", "d
 
 def _random(n=32):
     alphabet = string.ascii_letters + string.digits
-    return "".join(secrets.choice(alphabet) for _ in range(n))
+    return "".join(secrets.choice(alphabet) for dummy in range(n))
 
 
 # Production secrets for this session only: random, so that a leak cannot be a coincidence.

@@ -93,7 +93,7 @@ def test_api_server_stopped_during_apply_fails_clearly_and_a_rerun_completes(pri
     report = json.loads((tmp_path / "report" / "production.json").read_text())
     assert report["ready"] is True and report["drift"] == []
     assert {o["object"] for o in report["objects"]} >= {"HelmRelease super-todo", "HelmRelease postgres-production",
-                                                          "HelmRelease redis-production"}
+                                                        "HelmRelease redis-production"}
     record(request, "re-run after the kube-apiserver is back",
            "completes; verify.yml -e verify_fail_on_drift=true passes",
            "converge ok (changed=%d), verify: Ready, drift: none" % rerun.recap("changed"),
@@ -138,7 +138,7 @@ def test_a_failing_helmrelease_is_reported_with_its_message_and_verify_shows_it(
 
 
 def test_a_hanging_helmrelease_times_out_naming_what_it_last_reported_and_verify_shows_it(production, request,
-                                                                                         tmp_path):
+                                                                                          tmp_path):
     private = production
     assert private.kubectl("-n", "production", "annotate", HR, "super-todo", "--overwrite",
                            "test.supertodo.io/hang=true").returncode == 0

@@ -13,7 +13,6 @@ Available, and the last promotion record.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
 import uuid

@@ -120,7 +120,7 @@ class Controller:
                 while self.queue and self.queued.get(self.queue[0][2]) != self.queue[0][0]:
                     heapq.heappop(self.queue)          # superseded entry
                 if self.queue:
-                    due, _, key = self.queue[0]
+                    due, dummy, key = self.queue[0]
                     wait = due - time.monotonic()
                     if wait <= 0:
                         heapq.heappop(self.queue)
@@ -186,7 +186,7 @@ class Controller:
         with self.cache_lock:
             items = list(self.cache.items())
         for okey, other in items:
-            okind, ons, _ = okey
+            okind, ons, dummy = okey
             spec = other.get("spec") or {}
             if okind in ("HelmRelease", "Kustomization") and okind == kind:
                 for dep in spec.get("dependsOn") or []:
@@ -515,7 +515,7 @@ class Controller:
         stamp = now()
         entry = {"name": release, "namespace": target_ns, "chartName": chart_name, "chartVersion": version,
                  "configDigest": config_digest, "digest": charts.digest([release, version,
-                                                                                           config_digest]),
+                                                                                   config_digest]),
                  "firstDeployed": (history[0]["firstDeployed"] if history else stamp), "lastDeployed": stamp,
                  "status": "deployed", "version": int(status.get("lastReleaseRevision") or 0) + 1,
                  "action": action}
@@ -541,7 +541,7 @@ class Controller:
         entries = []
         for obj in objects:
             api, kind = obj["apiVersion"], obj["kind"]
-            _, namespaced = self.client.resource(api, kind)
+            dummy, namespaced = self.client.resource(api, kind)
             md = obj.setdefault("metadata", {})
             if namespaced:
                 md.setdefault("namespace", namespace)

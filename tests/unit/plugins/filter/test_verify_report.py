@@ -106,7 +106,7 @@ def test_matching_environment_has_no_drift_and_is_ready():
     assert rep["ready"] is True, rep["problems"]
     assert rep["drift"] == [], [(r["feature"], r["wanted"], r["live"]) for r in rep["rows"] if r["drift"]]
     r = rows(rep)
-    assert [x["feature"] for x in rep["rows"]] == [label for _, label in vr.ROWS]
+    assert [x["feature"] for x in rep["rows"]] == [label for dummy, label in vr.ROWS]
     assert r["replicas"]["live"] == "2-5 (HPA)"
     assert r["postgresql"]["live"] == "3-node HA cluster"
     assert r["redis"]["live"] == "cluster, 6 nodes (1 replica each)"

@@ -46,7 +46,7 @@ class FakeFluxClient:
         return copy.deepcopy(obj) if obj else None
 
     def list(self, api_version, kind, namespace=None, label_selector=None):
-        return {"items": [copy.deepcopy(o) for (k, ns, _), o in sorted(self.objects.items())
+        return {"items": [copy.deepcopy(o) for (k, ns, dummy), o in sorted(self.objects.items())
                           if k == kind and (namespace is None or ns == namespace)]}
 
     def patch(self, api_version, kind, name, namespace, body, patch_type="merge", query=None, subresource=None):

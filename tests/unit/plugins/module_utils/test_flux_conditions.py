@@ -22,7 +22,7 @@ OLD = "2026-11-27T08:00:00Z"
 
 def test_stale_ready_is_not_success():
     obj = flux_obj("HelmRelease", "app", ready="True", handled=OLD)
-    state, _, _ = conditions.evaluate(obj, T)
+    state, dummy, dummy = conditions.evaluate(obj, T)
     assert state == conditions.PENDING
     assert conditions.missing(obj, T) == ["status.lastHandledReconcileAt >= %s (is %s)" % (T, OLD)]
 

@@ -22,7 +22,7 @@ def test_tokens_are_unique_and_increasing_even_in_the_same_nanosecond():
     first = tokens.new_token(now_ns=fixed)
     second = tokens.new_token(now_ns=fixed)
     assert first != second
-    many = [tokens.new_token() for _ in range(500)]
+    many = [tokens.new_token() for dummy in range(500)]
     assert len(set(many)) == 500
 
 

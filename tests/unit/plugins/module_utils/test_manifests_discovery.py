@@ -83,8 +83,8 @@ def _entries(*objs):
 OBJECTS = (namespace(), configmap(), configmap("other"), gitrepository())
 
 
-def _run(cache_dir, objects, served=SERVED, check_mode=False, clock=None, host=HOST):
-    kube = ServedKube(served, objects, host=host)
+def _run(cache_dir, objects, served=None, check_mode=False, clock=None, host=HOST):
+    kube = ServedKube(SERVED if served is None else served, objects, host=host)
     cache = DiscoveryCache(str(cache_dir), host, **({"clock": clock} if clock else {}))
     cache.load(kube)
     try:
@@ -100,7 +100,7 @@ def _discovery_requests(kube):
 
 def test_warm_no_op_costs_one_get_and_one_patch_per_object_and_no_discovery(tmp_path):
     store = {}
-    cold, _ = _run(tmp_path, store)                       # first converge: discovery of both group/versions
+    cold, dummy = _run(tmp_path, store)                       # first converge: discovery of both group/versions
     assert len(_discovery_requests(cold)) == 2
     noop_cold = ServedKube(SERVED, store)                 # no-op without a cache: 2 per object + discovery
     Applier(noop_cold, "m").apply(_entries(*OBJECTS))
@@ -153,13 +153,13 @@ def test_check_mode_with_a_stale_entry_predicts_the_create(tmp_path):
 def test_expired_foreign_or_broken_cache_is_ignored(tmp_path):
     _run(tmp_path, {}, clock=lambda: 1000.0)
     later = 1000.0 + discovery.TTL + 1
-    expired, _ = _run(tmp_path, {}, clock=lambda: later)
+    expired, dummy = _run(tmp_path, {}, clock=lambda: later)
     assert len(_discovery_requests(expired)) == 2
-    other, _ = _run(tmp_path, {}, host="https://10.9.9.9:6443")
+    other, dummy = _run(tmp_path, {}, host="https://10.9.9.9:6443")
     assert len(_discovery_requests(other)) == 2 and len(list(tmp_path.iterdir())) == 2
     for f in tmp_path.iterdir():
         f.write_text("{not json")
-    broken, _ = _run(tmp_path, {})
+    broken, dummy = _run(tmp_path, {})
     assert len(_discovery_requests(broken)) == 2
 
 

@@ -76,7 +76,7 @@ def test_check_and_diff_mode_change_nothing_and_redact(capsys, kube):
 def test_invalid_object_fails_before_any_request(capsys, kube):
     bad = configmap()
     bad["spec"] = {"x": 1}
-    result, _ = _run(capsys, _args([namespace(), bad]))
+    result, dummy = _run(capsys, _args([namespace(), bad]))
     assert result["failed"] is True
     assert "ConfigMap demo/cfg" in result["msg"] and "nothing applied" in result["msg"]
     assert kube.requests == 0
@@ -85,6 +85,6 @@ def test_invalid_object_fails_before_any_request(capsys, kube):
 def test_pruned_field_fails_with_the_field_path(capsys, monkeypatch):
     fake = FakeKube(drop=["spec.ref"])
     monkeypatch.setattr(service, "KubeClient", lambda params: fake)
-    result, _ = _run(capsys, _args([gitrepository()]))
+    result, dummy = _run(capsys, _args([gitrepository()]))
     assert result["failed"] is True
     assert "GitRepository flux-system/flux-system" in result["msg"] and "spec.ref" in result["msg"]
