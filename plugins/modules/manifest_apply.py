@@ -16,8 +16,12 @@ description:
     C(openAPIV3Schema) of the CRDs in O(schema_dir)C(/crds) (including fields the schema does not declare), and
     HelmRelease C(spec.values) against the chart's C(values.schema.json).
   - Applies the objects in dependency order of kind with server-side apply (C(application/apply-patch+yaml),
-    field manager O(field_manager), conflicts forced). A no-op costs two API requests per object (a GET and
-    the PATCH).
+    field manager O(field_manager)). A no-op costs two API requests per object (a GET and the PATCH), plus a
+    server-side dry run for each object another field manager also manages (see O(force_conflicts)).
+  - Conflicts are named, not forced. Before anything is written, every object that another field manager (such
+    as C(kustomize-controller), C(helm-controller) or a person's C(kubectl edit)) also manages is applied as a
+    server-side dry run without force; when any would change a field another manager owns, the module fails and
+    writes nothing, naming each object, field path and owning manager.
   - Where each kind lives (API discovery) is kept between runs, as kubectl keeps it, in a file per API server URL
     under E(SUPERTODO_DISCOVERY_CACHE_DIR) (default C(${XDG_CACHE_HOME:-~/.cache}/supertodo/discovery), mode
     0600, 6 hours); only kind names are stored. With a warm cache a no-op run makes no discovery request; a
@@ -68,6 +72,13 @@ options:
     description: The server-side apply field manager.
     type: str
     default: supertodo.platform
+  force_conflicts:
+    description:
+      - Take over the fields other field managers own (server-side apply C(force=true)); RV(conflicts_taken) lists
+        them. Off, a conflict fails the module before anything is written.
+    type: bool
+    default: false
+    version_added: 0.1.0
 """
 
 EXAMPLES = r"""
@@ -79,6 +90,16 @@ EXAMPLES = r"""
       super-todo: "{{ playbook_dir }}/../charts/super-todo"
     kubeconfig: "{{ supertodo_kubeconfig }}"
     field_manager: supertodo.platform
+
+- name: Take over fields someone changed with kubectl edit, listing them
+  supertodo.platform.manifest_apply:
+    manifests: "{{ __supertodo_manifests }}"
+    force_conflicts: true
+  register: applied
+
+- name: Show what was taken over
+  ansible.builtin.debug:
+    var: applied.conflicts_taken
 """
 
 RETURN = r"""
@@ -97,6 +118,24 @@ counts:
   returned: always
   type: dict
   sample: {create: 0, update: 1, unchanged: 17}
+conflicts_taken:
+  description: Fields taken over from other field managers (only with O(force_conflicts)); empty otherwise.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - ref: HelmRelease staging/super-todo
+      field: .spec.values.replicaCount
+      manager: kubectl-edit
+conflicts:
+  description: On failure by conflict, each conflicting field with the manager that owns it; nothing was written.
+  returned: failed
+  type: list
+  elements: dict
+  sample:
+    - ref: ConfigMap staging/settings
+      field: .data.level
+      manager: kubectl-edit
 requests:
   description: API requests made, discovery included (no discovery request when the discovery cache is warm).
   returned: always
@@ -120,6 +159,7 @@ def main():
         charts=dict(type="dict", default={}),
         kubernetes_version=dict(type="str", default="1.30.0"),
         field_manager=dict(type="str", default="supertodo.platform"),
+        force_conflicts=dict(type="bool", default=False),
     )
     argument_spec.update(CONNECTION_ARG_SPEC)
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)

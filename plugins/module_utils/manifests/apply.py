@@ -1,16 +1,21 @@
 # -*- coding: utf-8 -*-
 # Copyright: supertodo.platform contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Server-side apply of the manifest entries, with change detection and prune detection.
+"""Server-side apply of the manifest entries, with conflict detection, change detection and prune detection.
 
-Per object: one GET (the state before, for ``changed`` and the diff) and one PATCH
-``application/apply-patch+yaml`` with ``fieldManager`` and ``force=true`` (``dryRun=All`` in check mode): two
-requests for a no-op (a custom resource that is created gets a second PATCH, see ``apply_object``). Where each kind
-lives comes from the discovery cache (``discovery.py``) when it is warm, so a no-op run adds no discovery request;
-a GET that answers 404 for a cached group/version has that group/version discovered again before the create.
-``changed`` compares the resourceVersion before and after (a no-op apply writes nothing and keeps it); in check
-mode, where the server returns the would-be object without storing it, it compares the object without its
-bookkeeping metadata.
+Per object: one GET (the state before, for ``changed``, the diff and the managers of the object) and one PATCH
+``application/apply-patch+yaml`` with ``fieldManager`` (``dryRun=All`` in check mode): two requests for a no-op (a
+custom resource that is created gets a second PATCH, see ``apply_object``). Where each kind lives comes from the
+discovery cache (``discovery.py``) when it is warm, so a no-op run adds no discovery request; a GET that answers 404
+for a cached group/version has that group/version discovered again before the create.
+``changed`` compares the object before and after without its bookkeeping metadata.
+
+Conflicts: server-side apply refuses (409) to change a field another field manager owns unless ``force`` is set.
+Conflicts are not forced by default: before anything is written, every object that another manager also manages
+(``metadata.managedFields``, status-only managers aside) is applied once as a server-side dry run without
+``force``; the conflicts of all objects are gathered and reported together (object, field path, owning manager),
+and nothing is written. With ``force_conflicts`` the same dry run lists what will be taken over, and the apply
+forces it.
 
 Prune detection: an API server whose schema lacks a field (Kubernetes 1.20 for newer fields, a CRD older than the
 manifest) drops the field and answers 200. Every field path that was sent with a non-empty value and is absent
@@ -23,10 +28,12 @@ import copy
 import re
 
 from ansible_collections.supertodo.platform.plugins.module_utils.kube.errors import ApiError
-from ansible_collections.supertodo.platform.plugins.module_utils.manifests.errors import ApplyFailed, FieldsPruned
+from ansible_collections.supertodo.platform.plugins.module_utils.manifests.errors import ApplyFailed, Conflicts, FieldsPruned
 from ansible_collections.supertodo.platform.plugins.module_utils.manifests.objects import order, redact, ref
 
 _UNKNOWN_FIELD = re.compile(r"(\.[^\s:]+): field not declared in schema")
+# 'conflict with "kubectl-edit" using v1: .data.a' (Kubernetes 1.20+; newer servers may add "with subresource ...")
+_CONFLICT = re.compile(r'conflict with "([^"]+)"(?: with subresource "[^"]*")? using [^:\s]+: ?(\S+)')
 _BOOKKEEPING = ("resourceVersion", "generation", "managedFields", "creationTimestamp", "uid", "selfLink")
 # list items are matched by the first of these keys both sides have, else by position
 _MERGE_KEYS = ("name", "containerPort", "port", "type", "key", "ip", "topologyKey", "mountPath", "devicePath")
@@ -85,6 +92,35 @@ def _is_custom(obj):
     return "." in group and not group.endswith(".k8s.io")
 
 
+def conflicts_of(exc):
+    """``[{"field": ..., "manager": ...}]`` from a 409 answer to a server-side apply."""
+    found = []
+    causes = (((exc.body or {}).get("details") or {}).get("causes") or []) if isinstance(exc.body, dict) else []
+    for cause in causes:
+        if cause.get("type") != "FieldManagerConflict":
+            continue
+        match = _CONFLICT.search(cause.get("message") or "")
+        found.append({"field": cause.get("field") or (match.group(2) if match else "?"),
+                      "manager": match.group(1) if match else "?"})
+    if not found:
+        found = [{"field": field, "manager": manager} for manager, field in _CONFLICT.findall(str(exc))]
+    return found or [{"field": "?", "manager": "?"}]
+
+
+def other_managers(obj, field_manager):
+    """Managers of ``obj`` other than ``field_manager`` that own fields outside ``status``."""
+    out = set()
+    for entry in ((obj or {}).get("metadata") or {}).get("managedFields") or []:
+        manager = entry.get("manager")
+        if not manager or manager == field_manager or entry.get("subresource") == "status":
+            continue
+        fields = entry.get("fieldsV1") or {}
+        if fields and set(fields) <= {"f:status"}:
+            continue
+        out.add(manager)
+    return sorted(out)
+
+
 def comparable(obj):
     """The object without server bookkeeping, for check-mode comparison."""
     if obj is None:
@@ -98,40 +134,73 @@ def comparable(obj):
 
 
 class Applier:
-    """Applies ordered entries through a ``KubeClient``-like object (``get`` and ``patch``)."""
+    """Applies ordered entries through a ``KubeClient``-like object (``get`` and ``patch``).
 
-    def __init__(self, client, field_manager, check_mode=False, force=True, discovery=None):
+    ``force``: take over the fields other managers own (server-side apply ``force=true``); otherwise a conflict
+    found by the dry run that precedes every write fails the whole apply before anything is written.
+    """
+
+    def __init__(self, client, field_manager, check_mode=False, force=False, discovery=None):
         self.client = client
         self.discovery = discovery
         self.field_manager = field_manager
         self.check_mode = check_mode
         self.force = force
+        self.taken = []
 
-    def apply_object(self, obj):
-        """Returns a result dict: ref, changed, action, before/after (redacted)."""
+    def _query(self, dry_run=False, force=None):
+        query = {"fieldManager": self.field_manager}
+        if self.force if force is None else force:
+            query["force"] = "true"
+        if self.check_mode or dry_run:
+            query["dryRun"] = "All"
+        return query
+
+    def _get(self, obj):
+        meta = obj["metadata"]
+        before = self.client.get(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace"))
+        if self.discovery is not None:
+            if before is None:
+                # cached discovery is trusted only once the server confirms it: a 404 may mean "not served"
+                self.discovery.recheck(self.client, obj["apiVersion"], obj["kind"])
+            else:
+                self.discovery.confirm(obj["apiVersion"])
+        return before
+
+    def conflicts(self, obj, before):
+        """Conflicts a non-forced apply of ``obj`` would meet: a dry run, only when another manager shares it."""
+        if before is None or not other_managers(before, self.field_manager):
+            return []
+        meta = obj["metadata"]
+        try:
+            self.client.patch(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace"), obj,
+                              patch_type="apply", query=self._query(dry_run=True, force=False))
+        except ApiError as exc:
+            if exc.status == 409:
+                return conflicts_of(exc)
+            # anything else is reported by the apply itself, with its own message
+        return []
+
+    def apply_object(self, obj, before=None, known=False):
+        """Returns a result dict: ref, changed, action, before/after (redacted).
+
+        ``known``: ``before`` was already read (the conflict pass), no second GET.
+        """
         meta = obj["metadata"]
         name, namespace = meta["name"], meta.get("namespace")
         label = ref(obj)
-        before = None
+        query = self._query()
         try:
-            before = self.client.get(obj["apiVersion"], obj["kind"], name, namespace)
-            if self.discovery is not None:
-                if before is None:
-                    # cached discovery is trusted only once the server confirms it: a 404 may mean "not served"
-                    self.discovery.recheck(self.client, obj["apiVersion"], obj["kind"])
-                else:
-                    self.discovery.confirm(obj["apiVersion"])
-            query = {"fieldManager": self.field_manager}
-            if self.force:
-                query["force"] = "true"
-            if self.check_mode:
-                query["dryRun"] = "All"
+            if not known:
+                before = self._get(obj)
             after = self.client.patch(obj["apiVersion"], obj["kind"], name, namespace, obj,
                                       patch_type="apply", query=query)
         except ApiError as exc:
             if self.check_mode and exc.status == 404 and before is None:
                 # dry-run of an object whose namespace (or CRD) is itself only being created in this run
                 return self._predicted(obj, label)
+            if exc.status == 409:
+                raise Conflicts([(label, conflicts_of(exc))]) from exc
             unknown = _UNKNOWN_FIELD.findall(str(exc))
             if unknown:
                 # server-side apply on Kubernetes 1.20 refuses (HTTP 500) what a typed schema lacks
@@ -151,9 +220,6 @@ class Applier:
             raise FieldsPruned(label, pruned)
         if before is None:
             changed, action = True, "create"
-        elif self.check_mode:
-            changed = comparable(before) != comparable(after)
-            action = "update" if changed else "unchanged"
         else:
             # Compare what the object says, not its resourceVersion: Kubernetes 1.20 rewrites managedFields (a new
             # resourceVersion, nothing else) on an identical apply after another manager updated the object, as
@@ -174,8 +240,26 @@ class Applier:
                 "after": redact(obj)}
 
     def apply(self, entries):
-        """Apply every entry in kind order; stops at the first failure (earlier objects stay applied)."""
-        results = []
-        for entry in order(entries):
-            results.append(self.apply_object(entry["object"]))
-        return results
+        """Apply every entry in kind order, after a conflict pass over all of them.
+
+        Without ``force`` a conflict anywhere raises :class:`Conflicts` before any write. With ``force`` the
+        conflicts found are taken over and listed in ``self.taken``. A failure of another kind stops at that object
+        (earlier objects stay applied).
+        """
+        ordered = order(entries)
+        befores, found = [], []
+        for entry in ordered:
+            obj = entry["object"]
+            try:
+                before = self._get(obj)
+            except ApiError as exc:
+                raise ApplyFailed("%s: cannot read it before applying: %s" % (ref(obj), exc)) from exc
+            befores.append(before)
+            conflicts = self.conflicts(obj, before)
+            if conflicts:
+                found.append((ref(obj), conflicts))
+        if found and not self.force:
+            raise Conflicts(found)
+        self.taken = [{"ref": label, "field": c["field"], "manager": c["manager"]}
+                      for label, conflicts in found for c in conflicts]
+        return [self.apply_object(entry["object"], before, known=True) for entry, before in zip(ordered, befores)]

@@ -27,6 +27,22 @@ class FieldsPruned(SupertodoError):
         self.paths = paths
 
 
+class Conflicts(SupertodoError):
+    """Server-side apply would change fields other field managers own; nothing was written.
+
+    ``conflicts`` is a list of ``(object ref, [{"field": ..., "manager": ...}])``.
+    """
+
+    def __init__(self, conflicts):
+        lines = ["%s: %s owned by %s" % (label, c["field"], c["manager"]) for label, items in conflicts for c in items]
+        super().__init__("%d field conflict(s) with other field managers, nothing applied (change the inventory to "
+                         "match, undo the other change, or set force_conflicts: true to take the fields over):\n%s"
+                         % (len(lines), "\n".join(lines)))
+        self.conflicts = conflicts
+        self.partial = {"conflicts": [{"ref": label, "field": c["field"], "manager": c["manager"]}
+                                      for label, items in conflicts for c in items]}
+
+
 class ApplyFailed(SupertodoError):
     """The API server refused an object."""
 

@@ -69,7 +69,7 @@ def apply_manifests(params, check_mode=False, diff=False, client=None):
     if cache is not None:
         cache.load(client)
     applier = Applier(client, params.get("field_manager") or "supertodo.platform", check_mode=check_mode,
-                      discovery=cache)
+                      force=bool(params.get("force_conflicts")), discovery=cache)
     try:
         results = applier.apply(entries)
     finally:
@@ -82,6 +82,7 @@ def apply_manifests(params, check_mode=False, diff=False, client=None):
         "changed": any(r["changed"] for r in results),
         "objects": [{k: r[k] for k in ("ref", "action", "changed", "resource_version")} for r in results],
         "counts": counts,
+        "conflicts_taken": applier.taken,
         "requests": getattr(client, "requests", 0),
         "warnings": warnings,
     }

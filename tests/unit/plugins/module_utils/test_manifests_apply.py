@@ -35,7 +35,7 @@ def test_first_apply_creates_second_is_a_noop_with_two_requests_per_object():
     applier = Applier(kube, "supertodo.platform")
     first = applier.apply(_entries(configmap(), namespace()))
     assert [r["action"] for r in first] == ["create", "create"]
-    assert all(c[3]["fieldManager"] == "supertodo.platform" and c[3]["force"] == "true"
+    assert all(c[3]["fieldManager"] == "supertodo.platform" and "force" not in c[3]
                for c in kube.calls if c[0] == "PATCH")
     kube.requests = 0
     second = applier.apply(_entries(configmap(), namespace()))
@@ -137,3 +137,71 @@ def test_server_side_apply_refusing_an_unknown_field_is_reported_as_such():
         Applier(Refusing(), "m").apply(_entries(gitrepository()))
     assert "GitRepository flux-system/flux-system: the API server refused field(s) it does not know: spec.color" \
         in str(err.value)
+
+
+class Shared(FakeKube):
+    """The fake with one more field manager: ``owned`` maps (ConfigMap name, data key) to the manager owning it; an
+    apply without force that changes such a key answers 409 as the API server does."""
+
+    def __init__(self, owned, **kw):
+        super().__init__(**kw)
+        self.owned = owned
+
+    def get(self, api_version, kind, name, namespace=None):
+        obj = super().get(api_version, kind, name, namespace)
+        if obj is not None:
+            managers = sorted({m for (n, _k), m in self.owned.items() if n == name})
+            obj["metadata"]["managedFields"] = [{"manager": "supertodo.platform", "operation": "Apply"}] + [
+                {"manager": m, "operation": "Update", "fieldsV1": {"f:data": {}}} for m in managers] + [
+                {"manager": "kube-controller-manager", "operation": "Update", "fieldsV1": {"f:status": {}}}]
+        return obj
+
+    def patch(self, api_version, kind, name, namespace, body, patch_type="merge", query=None, subresource=None):
+        from ansible_collections.supertodo.platform.plugins.module_utils.kube.errors import ApiError
+        stored = self.store.get(self.key(api_version, kind, name, namespace)) or {}
+        if stored and not (query or {}).get("force"):
+            causes = [{"type": "FieldManagerConflict", "field": ".data.%s" % key,
+                       "message": 'conflict with "%s" using v1: .data.%s' % (manager, key)}
+                      for (n, key), manager in sorted(self.owned.items())
+                      if n == name and (stored.get("data") or {}).get(key) != body["data"].get(key)]
+            if causes:
+                self.requests += 1
+                self.calls.append(("PATCH", kind, name, dict(query or {})))
+                raise ApiError("PATCH x: 409 Apply failed with %d conflicts" % len(causes), 409, "Conflict",
+                               {"kind": "Status", "code": 409, "details": {"causes": causes}})
+        return super().patch(api_version, kind, name, namespace, body, patch_type, query, subresource)
+
+
+def test_a_conflict_fails_before_anything_is_written_naming_object_field_and_manager():
+    from ansible_collections.supertodo.platform.plugins.module_utils.manifests.errors import Conflicts
+    kube = Shared({("b", "a"): "kubectl-edit"})
+    Applier(kube, "supertodo.platform").apply(_entries(configmap("a"), configmap("b")))
+    writes = [c for c in kube.calls if c[0] == "PATCH" and not c[3].get("dryRun")]
+    kube.calls = []
+    with pytest.raises(Conflicts) as err:
+        # "a" comes first and would change: nothing is written, because "b" conflicts
+        Applier(kube, "supertodo.platform").apply(_entries(configmap("a", data={"a": "9"}), configmap("b", data={"a": "2"})))
+    assert "ConfigMap demo/b: .data.a owned by kubectl-edit" in str(err.value)
+    assert err.value.partial == {"conflicts": [{"ref": "ConfigMap demo/b", "field": ".data.a", "manager": "kubectl-edit"}]}
+    assert [c for c in kube.calls if c[0] == "PATCH" and not c[3].get("dryRun")] == []
+    assert kube.store[("v1", "ConfigMap", "demo", "a")]["data"] == {"a": "1"} and len(writes) == 2
+
+
+def test_force_takes_the_fields_over_and_lists_them():
+    kube = Shared({("b", "a"): "kubectl-edit"})
+    Applier(kube, "m").apply(_entries(configmap("b")))
+    applier = Applier(kube, "m", force=True)
+    res = applier.apply(_entries(configmap("b", data={"a": "2"})))
+    assert res[0]["action"] == "update" and kube.store[("v1", "ConfigMap", "demo", "b")]["data"] == {"a": "2"}
+    assert applier.taken == [{"ref": "ConfigMap demo/b", "field": ".data.a", "manager": "kubectl-edit"}]
+
+
+def test_same_value_as_the_other_manager_is_no_conflict_and_sole_ownership_costs_no_dry_run():
+    kube = Shared({("b", "a"): "kubectl-edit"})
+    Applier(kube, "supertodo.platform").apply(_entries(configmap("a"), configmap("b")))
+    kube.calls, kube.requests = [], 0
+    res = Applier(kube, "supertodo.platform").apply(_entries(configmap("a"), configmap("b")))
+    assert [r["action"] for r in res] == ["unchanged", "unchanged"]
+    # a: GET + PATCH (only we and a status writer manage it); b: GET + dry run + PATCH
+    assert kube.requests == 5
+    assert [c[3].get("dryRun") for c in kube.calls if c[0] == "PATCH"] == ["All", None, None]
