@@ -146,6 +146,8 @@ def main():
         schema_dir=dict(type="path"),
         charts=dict(type="dict", default={}),
         kubernetes_version=dict(type="str", default="1.30.0"),
+        git_path=dict(type="str", default="."),
+        owned=dict(type="list", elements="str", default=[]),
     )
     argument_spec.update(CONNECTION_ARG_SPEC)
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)

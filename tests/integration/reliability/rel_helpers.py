@@ -35,7 +35,7 @@ SECRETS = {
     "SUPERTODO_BACKUP_S3_ACCESS_KEY_ID": "AKIA" + _random(16).upper(),
     "SUPERTODO_BACKUP_S3_SECRET_ACCESS_KEY": _random(40),
 }
-# The current setup's plain-text passwords (inventories/shared/group_vars/all/preflight.yml).
+# The current setup's plain-text passwords (roles/preflight/defaults/main.yml, preflight_seed_passwords).
 SEEDS = ["staging-dev-password-123", "staging-dev-redis-123", "production-secure-password-change-me-789",
          "production-secure-redis-password-change-me"]
 
