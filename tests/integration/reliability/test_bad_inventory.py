@@ -31,7 +31,9 @@ RESOURCES = json.dumps({"requests": {"cpu": "250m", "memory": "256Mi"},
 # id, what, ansible-playbook arguments, environment changes (None: unset), every expected substring of the message
 CASES = [
     ("negative-replicas", "super_todo_replicas: -1", ["-e", "super_todo_replicas=-1"], {},
-     ["super_todo_replicas", "spec.values.replicaCount: -1 is less than the minimum of 0", "nothing applied"]),
+     ["super_todo_replicas must be a non-negative integer (got -1)", "nothing was applied"]),
+    ("redis-replicas-negative", "redis_cluster_replicas: -1", ["-e", "redis_cluster_replicas=-1"], {},
+     ["redis_cluster_replicas must be a non-negative integer (got -1)", "nothing was applied"]),
     ("hpa-min-above-max", "super_todo_hpa_min_replicas: 6 (max 5)", ["-e", "super_todo_hpa_min_replicas=6"], {},
      ["super_todo_hpa_min_replicas (6) is above super_todo_hpa_max_replicas (5)", "nothing was applied"]),
     ("hpa-zero-max", "super_todo_hpa_min_replicas/max_replicas: 0",
@@ -47,6 +49,26 @@ CASES = [
      {}, ["spec.values.resources.limits.cpu: '1.5cores' is not valid", "[inventory variable super_todo_resources]"]),
     ("backup-schedule-5-fields", "backups_schedule: '0 3 * * *'", ["-e", '{"backups_schedule": "0 3 * * *"}'], {},
      ["backups_schedule must have six fields", "(got '0 3 * * *')"]),
+    ("backup-schedule-hour-25", "backups_schedule: '0 0 25 * * *'", ["-e", '{"backups_schedule": "0 0 25 * * *"}'], {},
+     ["backups_schedule field 3 (hours) '25': 25 is outside 0-23 (got '0 0 25 * * *')", "nothing was applied"]),
+    ("backup-schedule-step-0", "backups_schedule: '0 */0 3 * * *'", ["-e", '{"backups_schedule": "0 */0 3 * * *"}'], {},
+     ["backups_schedule field 2 (minutes) '*/0': the step after '/' must be a positive whole number"]),
+    ("backup-schedule-weekday-7", "backups_schedule: '0 0 3 * * 7'", ["-e", '{"backups_schedule": "0 0 3 * * 7"}'], {},
+     ["backups_schedule field 6 (day of week) '7': 7 is outside 0-6"]),
+    ("backups-unencrypted", "backups_encryption: '' in production", ["-e", '{"backups_encryption": ""}'], {},
+     ["backups_encryption is empty: production encrypts its base backups and WAL", "allow_unencrypted_backups"]),
+    ("redis-maxmemory-with-space", "redis_maxmemory: '1024 MB'", ["-e", '{"redis_maxmemory": "1024 MB"}'], {},
+     ["redis_maxmemory must be a Redis memory size", "(got '1024 MB')", "nothing was applied"]),
+    ("redis-maxmemory-policy-unknown", "redis_maxmemory_policy: lru-everything",
+     ["-e", "redis_maxmemory_policy=lru-everything"], {},
+     ["redis_maxmemory_policy must be empty (the Redis default, noeviction) or one of the Redis 7 eviction policies",
+      '(got "lru-everything")']),
+    ("image-repository-not-oci", "super_todo_image_repository: 'Andreqko/Super Todo'",
+     ["-e", '{"super_todo_image_repository": "Andreqko/Super Todo"}'], {},
+     ["super_todo_image_repository must be an OCI image repository", "(got 'Andreqko/Super Todo')"]),
+    ("git-branch-with-space", "supertodo_git_branch: 'main branch'", ["-e", '{"supertodo_git_branch": "main branch"}'], {},
+     ["supertodo_git_branch must be a Git branch name (git check-ref-format --branch): it contains ' '",
+      "(got 'main branch')"]),
     ("s3-path-without-bucket", "backups_destination_path: s3:///postgres",
      ["-e", "backups_destination_path=s3:///postgres"], {},
      ["backups_destination_path must look like s3://bucket/path (got 's3:///postgres')"]),
@@ -139,6 +161,7 @@ def test_bad_input_fails_naming_the_variable_and_applies_nothing(kube, started, 
     for text in expected:
         assert text in run.flat, "%r not in the output:\n%s" % (text, run.tail())
     assert "Traceback" not in run.flat
+    assert "modulo by zero" not in run.flat
     assert "TASK [supertodo.platform.reconcile" not in run.stdout
     for value in env.values():
         if value:
@@ -149,6 +172,31 @@ def test_bad_input_fails_naming_the_variable_and_applies_nothing(kube, started, 
     assert snapshot_diff(flux_before, applied_state(kube.kubectl, ["flux-system"])) == {
         "created": [], "deleted": [], "changed": []}
     record(request, what, "fails before anything is applied, naming the variable", run.fatal(), run.seconds)
+
+
+def test_redis_maxmemory_at_the_memory_limit_warns_in_the_run_and_in_the_report(kube, started, request, tmp_path):
+    """``redis_maxmemory: 1gb`` in a 1Gi container is valid Redis input, so it converges, but with a warning: in the
+    run output (render mode here, so nothing is applied) and in the environment report (verify.yml only reads)."""
+    namespace = "rel-maxmemory-warning-%s" % uuid.uuid4().hex[:5]
+    warning = ("redis_maxmemory 1gb (1073741824 bytes) is not below redis_resources.limits.memory 1Gi "
+               "(1073741824 bytes): no headroom")
+    figures = ["-e", "supertodo_namespace=%s" % namespace, "-e", "redis_maxmemory=1gb"]
+    render = playbook("production", "render.yml", *figures, "-e", "supertodo_render_dir=%s" % (tmp_path / "flux-cd"),
+                      kubeconfig=kube.kubeconfig, extra_env=dict(SECRETS))
+    assert render.rc == 0, render.tail()
+    assert "[WARNING] production: " + warning in render.flat, render.tail()
+
+    report_dir = tmp_path / "report"
+    verify = playbook("production", "verify.yml", *figures, "-e", "verify_fail_when_not_ready=false",
+                      kubeconfig=kube.kubeconfig, extra_env=dict(SECRETS), report_dir=report_dir)
+    assert verify.rc == 0, verify.tail()
+    assert "[WARNING] production: warning: " + warning in verify.flat, verify.tail()
+    report = json.loads((report_dir / "production.json").read_text())
+    assert [w for w in report["warnings"] if w.startswith(warning)], report["warnings"]
+    assert "## Warnings" in (report_dir / "production.md").read_text()
+    assert kube.kubectl("get", "namespace", namespace).returncode != 0, "namespace %s was created" % namespace
+    record(request, "redis_maxmemory: 1gb with a 1Gi memory limit", "converges with a warning in the run and the report",
+           warning, render.seconds + verify.seconds)
 
 
 def test_no_case_wrote_anything_anywhere_in_the_cluster(kube, started):
