@@ -205,7 +205,7 @@ def test_redis_figures(rendered):
     assert p["usePassword"] is True and p["existingSecret"] == "redis-production-auth"
     assert p["redis"]["useAOFPersistence"] == "yes"
     conf = p["redis"]["configmap"].splitlines()
-    assert "appendonly yes" in conf and "maxmemory 1024mb" in conf and "maxmemory-policy allkeys-lru" in conf
+    assert "appendonly yes" in conf and "maxmemory 768mb" in conf and "maxmemory-policy allkeys-lru" in conf
     assert [line for line in conf if line.startswith("save ")] == ["save 900 1 300 10 60 10000"]
     assert p["pdb"]["create"] is True and p["pdb"]["minAvailable"] == 3
     assert p["redis"]["updateStrategy"] == {"type": "RollingUpdate", "rollingUpdate": {"partition": 0, "maxUnavailable": 1}}
@@ -266,7 +266,8 @@ def test_production_backup_objects(rendered):
     spec = store["object"]["spec"]
     assert spec["retentionPolicy"] == "7d"
     assert spec["configuration"]["destinationPath"] == "s3://super-todo-backups/postgres-production"
-    assert spec["configuration"]["wal"] == {"compression": "gzip", "maxParallel": 4}
+    assert spec["configuration"]["wal"] == {"compression": "gzip", "maxParallel": 4, "encryption": "AES256"}
+    assert spec["configuration"]["data"]["encryption"] == "AES256"
     assert spec["configuration"]["s3Credentials"] == {
         "accessKeyId": {"name": "postgres-production-backup-s3", "key": "ACCESS_KEY_ID"},
         "secretAccessKey": {"name": "postgres-production-backup-s3", "key": "ACCESS_SECRET_KEY"}}
