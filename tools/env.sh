@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Source this file to get the project's tools on PATH: the virtualenv, helm, kubectl, and the local cluster.
 SUPERTODO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export SUPERTODO_ROOT
