@@ -127,6 +127,46 @@ def test_the_production_figures_of_the_current_setup_have_no_headroom():
     assert "768mb for 1Gi" in warning
 
 
+REDIS_SERVER = shutil.which("redis-server")
+PREFLIGHT_VARS = Path(__file__).resolve().parents[4] / "roles" / "preflight" / "vars" / "main.yml"
+
+
+def _redis_reads(tmp_path, *lines):
+    """What redis-server (Redis 7) says of a redis.conf with these lines: None when it accepts the file, else its
+    error. ``port 0`` with no socket makes it exit right after reading the file, so no server is left running."""
+    conf = tmp_path / "redis.conf"
+    conf.write_text("\n".join(["port 0", "save \"\"", "appendonly no", "dir %s" % tmp_path] + list(lines)) + "\n")
+    proc = subprocess.run([REDIS_SERVER, str(conf)], capture_output=True, text=True, timeout=30, check=False)
+    out = proc.stdout + proc.stderr
+    if "FATAL CONFIG FILE ERROR" in out:
+        return out
+    assert "not listen anywhere" in out, out
+    return None
+
+
+# "mb" (no digits) is left out: Redis reads it as 0, the filter refuses it as a mistake
+@pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server is not installed")
+@pytest.mark.parametrize("value", ["1024mb", "1gb", "100k", "1073741824", "0", "768MB", "12b", "1024 MB", "1Gi",
+                                   "1.5gb", "-1", "1 gb", "1tb", "lots", "1024MiB"])
+def test_redis_memory_sizes_agree_with_redis_server(value, tmp_path):
+    refused = _redis_reads(tmp_path, "maxmemory %s" % value)
+    assert (refused is None) is (ic.redis_memory_problems({"redis_maxmemory": value}) == []), refused
+
+
+@pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server is not installed")
+def test_the_eviction_policies_preflight_accepts_are_those_of_redis_server(tmp_path):
+    import yaml
+
+    policies = yaml.safe_load(PREFLIGHT_VARS.read_text())["__preflight_redis_maxmemory_policies"]
+    assert len(policies) == 8
+    for policy in policies:
+        assert _redis_reads(tmp_path, "maxmemory-policy %s" % policy) is None, policy
+    refused = _redis_reads(tmp_path, "maxmemory-policy lru-everything")
+    assert "argument(s) must be one of the following: " in refused
+    listed = refused.split("must be one of the following: ")[1].splitlines()[0]
+    assert sorted(p.strip() for p in listed.split(",")) == sorted(policies)
+
+
 # -- image repositories -----------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("repository", [
