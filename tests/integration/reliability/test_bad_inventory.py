@@ -175,16 +175,19 @@ def test_bad_input_fails_naming_the_variable_and_applies_nothing(kube, started, 
 
 
 def test_redis_maxmemory_at_the_memory_limit_warns_in_the_run_and_in_the_report(kube, started, request, tmp_path):
-    """``redis_maxmemory: 1gb`` in a 1Gi container is valid Redis input, so it converges, but with a warning: in the
-    run output (render mode here, so nothing is applied) and in the environment report (verify.yml only reads)."""
+    """``redis_maxmemory: 1gb`` in a 1Gi container is valid Redis input, so it is not refused, but the run warns
+    before anything is applied (here the run then stops at a refusal, ``latest``, so that nothing is applied), and the
+    environment report (verify.yml, which only reads) carries the warning too."""
     namespace = "rel-maxmemory-warning-%s" % uuid.uuid4().hex[:5]
     warning = ("redis_maxmemory 1gb (1073741824 bytes) is not below redis_resources.limits.memory 1Gi "
                "(1073741824 bytes): no headroom")
     figures = ["-e", "supertodo_namespace=%s" % namespace, "-e", "redis_maxmemory=1gb"]
-    render = playbook("production", "render.yml", *figures, "-e", "supertodo_render_dir=%s" % (tmp_path / "flux-cd"),
-                      kubeconfig=kube.kubeconfig, extra_env=dict(SECRETS))
-    assert render.rc == 0, render.tail()
-    assert "[WARNING] production: " + warning in render.flat, render.tail()
+    run = playbook("production", "site.yml", *figures, "-e", "super_todo_image_tag=latest",
+                   kubeconfig=kube.kubeconfig, extra_env=dict(SECRETS))
+    assert run.rc != 0, run.tail()
+    assert "[WARNING] production: " + warning in run.flat, run.tail()
+    assert 'super_todo_image_tag is "latest"' in run.flat, run.tail()
+    assert run.flat.index("[WARNING] production: " + warning) < run.flat.index('super_todo_image_tag is "latest"')
 
     report_dir = tmp_path / "report"
     verify = playbook("production", "verify.yml", *figures, "-e", "verify_fail_when_not_ready=false",
@@ -195,8 +198,8 @@ def test_redis_maxmemory_at_the_memory_limit_warns_in_the_run_and_in_the_report(
     assert [w for w in report["warnings"] if w.startswith(warning)], report["warnings"]
     assert "## Warnings" in (report_dir / "production.md").read_text()
     assert kube.kubectl("get", "namespace", namespace).returncode != 0, "namespace %s was created" % namespace
-    record(request, "redis_maxmemory: 1gb with a 1Gi memory limit", "converges with a warning in the run and the report",
-           warning, render.seconds + verify.seconds)
+    record(request, "redis_maxmemory: 1gb with a 1Gi memory limit", "a warning in the run (before anything is applied) "
+           "and in the verify report", warning, run.seconds + verify.seconds)
 
 
 def test_no_case_wrote_anything_anywhere_in_the_cluster(kube, started):
