@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -26,8 +27,8 @@ def flux_double(kube):
     env = dict(kube.env)
     env["PYTHONPATH"] = os.pathsep.join([str(REPO / "tools")] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
     proc = subprocess.Popen([sys.executable, "-m", "localkube.fluxdouble", "--kubeconfig", kube.kubeconfig,
-                             "--state-dir", str(kube.state_dir), "--repo-root", str(REPO),
-                             "--schema-dir", env["SUPERTODO_SCHEMA_DIR"]], env=env, stdout=log,
+                             "--state-dir", str(kube.state_dir), "--schema-dir", env["SUPERTODO_SCHEMA_DIR"]],
+                            env=env, stdout=log,
                             stderr=subprocess.STDOUT)
     try:
         yield proc
@@ -41,12 +42,37 @@ def flux_double(kube):
         log.close()
 
 
+def _git(cwd, *args):
+    out = subprocess.run(["git", "-c", "user.name=fluxtest", "-c", "user.email=fluxtest@localhost", *args],
+                         cwd=str(cwd), capture_output=True, text=True, timeout=60, check=False)
+    assert out.returncode == 0, "git %s: %s" % (" ".join(args), out.stderr)
+    return out.stdout.strip()
+
+
+@pytest.fixture(scope="session")
+def fluxtest_repo(kube, tmp_path_factory):
+    """``fluxtest.git`` on the cluster's Git server, branch main: one commit holding the test chart at the path
+    the test HelmReleases name. Returns ``(url, commit)``."""
+    from services.gitserver import init_bare
+
+    init_bare(str(Path(kube.cluster.git_dir()) / "fluxtest.git"))
+    url = kube.git_url.rsplit("/", 1)[0] + "/fluxtest.git"
+    work = tmp_path_factory.mktemp("fluxtest-repo")
+    _git(work, "init", "-q", "-b", "main")
+    shutil.copytree(REPO / "tests/integration/flux/testchart", work / "tests/integration/flux/testchart")
+    _git(work, "add", ".")
+    _git(work, "commit", "-qm", "the test chart")
+    _git(work, "push", "-q", "--force", url, "main")
+    return url, _git(work, "rev-parse", "HEAD")
+
+
 class Flux:
     """Runs the real modules through ``ansible`` (ad-hoc, JSON callback) against the test namespace."""
 
-    def __init__(self, kube, namespace):
+    def __init__(self, kube, namespace, repo=(None, None)):
         self.kube = kube
         self.namespace = namespace
+        self.git_url, self.git_commit = repo
         self.env = dict(kube.env, ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="json")
 
     def module(self, name, args, check=False, diff=False):
@@ -91,10 +117,10 @@ class Flux:
 
 
 @pytest.fixture(scope="module")
-def flux(kube, flux_double):
+def flux(kube, flux_double, fluxtest_repo):
     namespace = "fluxtest-%s" % uuid.uuid4().hex[:6]
     assert kube.kubectl("create", "namespace", namespace).returncode == 0
     try:
-        yield Flux(kube, namespace)
+        yield Flux(kube, namespace, fluxtest_repo)
     finally:
         kube.kubectl("delete", "namespace", namespace, "--wait=false")

@@ -5,10 +5,11 @@ from __future__ import annotations
 CHART_PATH = "tests/integration/flux/testchart"
 
 
-def gitrepository(namespace, name="repo"):
+def gitrepository(namespace, url, name="repo"):
+    """A GitRepository of ``url`` (the Flux double fetches it: a repository on the local cluster's Git server)."""
     return {"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
             "metadata": {"name": name, "namespace": namespace},
-            "spec": {"interval": "10m", "url": "https://git.example.invalid/super-todo.git", "ref": {"branch": "main"}}}
+            "spec": {"interval": "10m", "url": url, "ref": {"branch": "main"}}}
 
 
 def helmrelease(namespace, name, values=None, depends_on=(), chart=CHART_PATH, source=("GitRepository", "repo"),

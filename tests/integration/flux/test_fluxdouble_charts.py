@@ -57,3 +57,13 @@ def test_helm_template_of_the_test_chart_uses_the_values():
 
 def test_go_durations():
     assert duration("5m", 1) == 300 and duration("1m30s", 1) == 90 and duration(None, 42) == 42
+
+
+def test_helm_errors_are_reported_whole_as_helm_controller_does():
+    stderr = ("walk.go:74: found symbolic link in path\nError: values don't meet the specifications of the schema(s) "
+              "in the following chart(s):\nsuper-todo:\n- replicaCount: Invalid type. Expected: integer, given: "
+              "string\n")
+    assert charts.helm_error(stderr) == ("values don't meet the specifications of the schema(s) in the following "
+                                         "chart(s):\nsuper-todo:\n- replicaCount: Invalid type. Expected: integer, "
+                                         "given: string")
+    assert charts.helm_error("boom\n") == "boom"

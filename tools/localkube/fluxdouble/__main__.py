@@ -1,5 +1,5 @@
 """Entry point of the Flux controller double: ``python -m localkube.fluxdouble --kubeconfig ... --state-dir ...
---repo-root ... --schema-dir ...``. Runs until SIGTERM/SIGINT."""
+--schema-dir ...``. Runs until SIGTERM/SIGINT."""
 
 from __future__ import annotations
 
@@ -14,16 +14,14 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m localkube.fluxdouble", description=__doc__)
     parser.add_argument("--kubeconfig", required=True)
     parser.add_argument("--state-dir", required=True)
-    parser.add_argument("--repo-root", required=True)
+    parser.add_argument("--repo-root", help="accepted for older callers and ignored: Git sources are fetched from "
+                        "their spec.url")
     parser.add_argument("--schema-dir", required=True)
     args = parser.parse_args(argv)
-    repo = Path(args.repo_root).resolve()
-    # the double reuses the collection's REST client (the checkout's .collections symlink)
-    sys.path.insert(0, str(repo / ".collections"))
     from localkube.fluxdouble.controller import Controller
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stdout)
-    ctl = Controller(args.kubeconfig, Path(args.state_dir), repo, Path(args.schema_dir))
+    ctl = Controller(args.kubeconfig, Path(args.state_dir), Path(args.schema_dir))
 
     def stop(signum, frame):
         ctl.stop.set()
@@ -33,7 +31,7 @@ def main(argv=None):
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     worker = ctl.start()
-    logging.getLogger("flux-double").info("started (repo-root %s, schema-dir %s)", repo, args.schema_dir)
+    logging.getLogger("flux-double").info("started (state %s, schema-dir %s)", args.state_dir, args.schema_dir)
     while worker.is_alive():
         worker.join(1.0)
     return 0

@@ -25,14 +25,6 @@ def digest(data) -> str:
     return "sha256:" + hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
-def git_head(repo_root: Path) -> str:
-    out = subprocess.run(["git", "-C", str(repo_root), "rev-parse", "HEAD"], capture_output=True, text=True,
-                         check=False)
-    if out.returncode != 0:
-        raise ChartError("repo-root %s is not a git checkout: %s" % (repo_root, out.stderr.strip()))
-    return out.stdout.strip()
-
-
 def chart_meta(chart_dir: Path) -> dict:
     path = chart_dir / "Chart.yaml"
     if not path.is_file():
@@ -73,6 +65,17 @@ def validate_values(schema_dir: Path, chart: str, values: dict):
         raise ChartError("values of chart %s have unknown top-level keys: %s" % (chart, ", ".join(unknown)))
 
 
+def helm_error(stderr):
+    """Helm's error as helm-controller reports it: from the ``Error:`` line on (without that prefix), all lines."""
+    lines = (stderr or "").strip().splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith("Error: ")), None)
+    if start is None:
+        return lines[-1] if lines else "helm template failed"
+    lines = lines[start:]
+    lines[0] = lines[0][len("Error: "):]
+    return "\n".join(line.rstrip() for line in lines)
+
+
 def helm_template(chart_dir: Path, release: str, namespace: str, values: dict, api_versions, kube_version: str):
     """Render the chart; returns the list of objects."""
     with tempfile.TemporaryDirectory(prefix="fluxdouble-") as tmp:
@@ -85,5 +88,5 @@ def helm_template(chart_dir: Path, release: str, namespace: str, values: dict, a
             argv += ["--api-versions", api]
         out = subprocess.run(argv, capture_output=True, text=True, check=False)
     if out.returncode != 0:
-        raise ChartError(out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "helm template failed")
+        raise ChartError(helm_error(out.stderr))
     return [doc for doc in yaml.safe_load_all(out.stdout) if isinstance(doc, dict) and doc.get("kind")]

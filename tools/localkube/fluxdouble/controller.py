@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import datetime
+import hashlib
 import heapq
+import json
 import logging
+import os
 import re
+import subprocess
+import tempfile
 import threading
 import time
 from pathlib import Path
 
-from localkube.fluxdouble import charts
-
-from ansible_collections.supertodo.platform.plugins.module_utils.kube.client import KubeClient
-from ansible_collections.supertodo.platform.plugins.module_utils.kube.errors import ApiError
+from localkube.fluxdouble import charts, kustomize, sources
+from localkube.fluxdouble.kube import Kube
+from localkube.rest import ApiError
 
 LOG = logging.getLogger("flux-double")
 
@@ -33,6 +37,16 @@ HANG = "test.supertodo.io/hang"
 LABEL_NAME = "helm.toolkit.fluxcd.io/name"
 LABEL_NS = "helm.toolkit.fluxcd.io/namespace"
 FIELD_MANAGER = "helm-controller"
+KS_MANAGER = "kustomize-controller"
+KS_LABEL_NAME = "kustomize.toolkit.fluxcd.io/name"
+KS_LABEL_NS = "kustomize.toolkit.fluxcd.io/namespace"
+KS_PRUNE = "kustomize.toolkit.fluxcd.io/prune"
+KS_RECONCILE = "kustomize.toolkit.fluxcd.io/reconcile"
+KS_SSA = "kustomize.toolkit.fluxcd.io/ssa"
+# Kinds polled on spec.interval (source-controller fetches, kustomize-controller re-applies); HelmReleases are
+# reconciled on change and on request only.
+POLLED = ("GitRepository", "Kustomization")
+RETRY_AFTER = 5.0        # requeue of a dependency or source not ready (Flux: --requeue-dependency=30s)
 KUBE_VERSION = "v1.20.2"
 
 
@@ -69,30 +83,36 @@ def ready_now(obj):
 
 
 class Retry(Exception):
-    """Not done yet: wait for a watch event (or ``after`` seconds) and reconcile again."""
+    """Not done yet: wait for a watch event (or ``after`` seconds) and reconcile again. ``status`` is the Ready
+    status to report meanwhile (``Unknown`` while progressing, ``False`` e.g. for DependencyNotReady)."""
 
-    def __init__(self, reason, message, after=None):
+    def __init__(self, reason, message, after=None, status="Unknown", extra=None):
         super().__init__(message)
         self.reason = reason
         self.message = message
         self.after = after
+        self.status = status
+        self.extra = extra or {}
 
 
 class Failed(Exception):
-    def __init__(self, reason, message, stalled=False):
+    def __init__(self, reason, message, stalled=False, extra=None):
         super().__init__(message)
         self.reason = reason
         self.message = message
         self.stalled = stalled
+        self.extra = extra or {}
 
 
 class Controller:
-    def __init__(self, kubeconfig, state_dir: Path, repo_root: Path, schema_dir: Path):
+    def __init__(self, kubeconfig, state_dir: Path, schema_dir: Path):
         self._kubeconfig = str(kubeconfig)
-        self.client = KubeClient({"kubeconfig": self._kubeconfig, "request_timeout": 30})
+        self.client = Kube(self._kubeconfig)
         self.state_dir = Path(state_dir)
-        self.repo_root = Path(repo_root)
+        self.work_dir = self.state_dir / "fluxdouble"
+        self.artifacts = sources.GitArtifacts(self.work_dir)
         self.schema_dir = Path(schema_dir)
+        self.next_poll = {}        # key -> monotonic time of the next spec.interval run (POLLED kinds)
         self.cache = {}            # (kind, ns, name) -> last object seen by a watch
         self.cache_lock = threading.Lock()
         self.queue = []            # heap of (due, seq, key)
@@ -140,7 +160,7 @@ class Controller:
         return worker
 
     def _watch_kind(self, api, kind):
-        client = KubeClient({"kubeconfig": self._kubeconfig, "request_timeout": 30})
+        client = Kube(self._kubeconfig)
         while not self.stop.is_set():
             try:
                 listed = client.list(api, kind)
@@ -149,9 +169,9 @@ class Controller:
                     self._seen(kind, obj)
                 rv = listed["metadata"]["resourceVersion"]
                 while not self.stop.is_set():
-                    for etype, obj in client.watch(api, kind, resource_version=rv, timeout=240):
+                    for etype, obj in client.watch(api, kind, rv, timeout=240):
                         if etype == "ERROR":
-                            raise ApiError("watch %s: %s" % (kind, obj.get("message")), obj.get("code", 410))
+                            raise ApiError(obj.get("code", 410), "watch %s" % kind, json.dumps(obj))
                         rv = obj["metadata"]["resourceVersion"]
                         if etype == "BOOKMARK":
                             continue
@@ -241,8 +261,27 @@ class Controller:
             pending = pending or key in self.progress or any(
                 annotations.get(a) and annotations.get(a) != status.get(f)
                 for a, f in ((FORCE_AT, "lastHandledForceAt"), (RESET_AT, "lastHandledResetAt")))
+            chart_rev = self._cached_revision("HelmChart", status.get("helmChart"))
+            pending = pending or bool(chart_rev and status.get("history") and
+                                      chart_rev != status.get("lastAttemptedRevision"))
+        elif kind == "Kustomization":
+            ref = spec.get("sourceRef") or {}
+            src_rev = self._cached_revision(ref.get("kind"), "%s/%s" % (ref.get("namespace") or namespace,
+                                                                        ref.get("name")))
+            pending = pending or key in self.progress or bool(
+                src_rev and src_rev != status.get("lastAttemptedRevision"))
+        elif kind == "HelmChart":
+            ref = spec.get("sourceRef") or {}
+            src_rev = self._cached_revision(ref.get("kind"), "%s/%s" % (namespace, ref.get("name")))
+            pending = pending or bool(src_rev and src_rev != status.get("observedSourceArtifactRevision"))
+        if kind in POLLED and time.monotonic() >= self.next_poll.get(key, 0.0):
+            pending = True          # first sight after a start, or spec.interval has passed
         if not pending:
             return
+        if kind in POLLED:
+            interval = duration(spec.get("interval"), 600.0)
+            self.next_poll[key] = time.monotonic() + interval
+            self.enqueue(key, after=interval)
         if annotations.get(HANG) == "true":
             return          # the request is never handled: the status stays what an earlier run left
         for hook, stalled in ((STALL, True), (FAIL, False)):
@@ -255,8 +294,8 @@ class Controller:
         try:
             extra, ready_reason, message = handler(obj)
         except Retry as retry:
-            self._write(obj, {}, cond("Ready", "Unknown", retry.reason, retry.message, generation),
-                        reconciling=True, handled=False)
+            self._write(obj, retry.extra, cond("Ready", retry.status, retry.reason, retry.message, generation),
+                        reconciling=retry.status == "Unknown", handled=False)
             if retry.after:
                 self.enqueue(key, after=retry.after)
             return
@@ -305,13 +344,22 @@ class Controller:
     def _fail(self, obj, failure):
         generation = obj["metadata"].get("generation")
         stalled = cond("Stalled", "True", failure.reason, failure.message, generation) if failure.stalled else None
-        extra = {}
+        extra = dict(failure.extra)
         if obj["kind"] == "HelmRelease":
             status = obj.get("status") or {}
-            extra = {"failures": int(status.get("failures") or 0) + 1,
-                     "lastAttemptedGeneration": generation}
+            extra.update({"failures": int(status.get("failures") or 0) + 1,
+                          "lastAttemptedGeneration": generation})
         self._write(obj, extra, cond("Ready", "False", failure.reason, failure.message, generation),
                     reconciling=False, handled=True, stalled=stalled)
+
+    def _cached_revision(self, kind, ref):
+        """The artifact revision of a source ``<namespace>/<name>`` as the watch last saw it (None if unknown)."""
+        if kind not in FLUX_KINDS or not ref or "/" not in ref:
+            return None
+        namespace, name = ref.split("/", 1)
+        with self.cache_lock:
+            obj = self.cache.get((kind, namespace, name))
+        return (((obj or {}).get("status") or {}).get("artifact") or {}).get("revision")
 
     # -- sources ----------------------------------------------------------------------------------------
     def _artifact(self, obj, revision, digest_of):
@@ -324,12 +372,20 @@ class Controller:
                 "lastUpdateTime": old.get("lastUpdateTime") if old.get("revision") == revision else now()}
 
     def _reconcile_gitrepository(self, obj):
-        ref = (obj.get("spec") or {}).get("ref") or {}
-        sha = charts.git_head(self.repo_root)
-        branch = ref.get("branch") or ("" if ref.get("commit") or ref.get("tag") else "master")
-        revision = "%s@sha1:%s" % (branch or ref.get("tag") or "HEAD", sha)
-        return ({"artifact": self._artifact(obj, revision, revision)}, "Succeeded",
-                "stored artifact for revision '%s'" % revision)
+        """Fetch spec.url at spec.ref (source-controller): the artifact is a tar.gz of that commit's files."""
+        spec = obj.get("spec") or {}
+        meta = obj["metadata"]
+        old = (obj.get("status") or {}).get("artifact") or {}
+        try:
+            revision, sha = self.artifacts.fetch(meta["namespace"], meta["name"], spec.get("url", ""),
+                                                 spec.get("ref"))
+            path, digest, size = self.artifacts.store(meta["namespace"], meta["name"], sha)
+        except (sources.SourceError, OSError, subprocess.SubprocessError) as exc:
+            raise Failed("GitOperationFailed", str(exc)) from exc
+        artifact = {"path": path, "url": "http://source-controller.flux-system.svc.cluster.local./" + path,
+                    "revision": revision, "digest": digest, "size": size,
+                    "lastUpdateTime": old.get("lastUpdateTime") if old.get("digest") == digest else now()}
+        return ({"artifact": artifact}, "Succeeded", "stored artifact for revision '%s'" % revision)
 
     def _reconcile_helmrepository(self, obj):
         url = (obj.get("spec") or {}).get("url", "")
@@ -373,15 +429,54 @@ class Controller:
             meta = charts.chart_meta(base)
             version = str(meta.get("version"))
         else:
-            chart_dir = self.repo_root / spec.get("chart", "").strip("./")
+            return self._package_chart(obj, src)
+        artifact = self._artifact(obj, version, {"chart": meta.get("name"), "version": version, "src": src_rev})
+        return ({"artifact": artifact, "observedChartName": meta.get("name"),
+                 "observedSourceArtifactRevision": src_rev},
+                "ChartPullSucceeded", "packaged '%s' chart with version '%s'" % (meta.get("name"), version))
+
+    def _package_chart(self, obj, src):
+        """A HelmChart from a GitRepository: the chart folder of the source's artifact (the fetched commit),
+        packaged with ``helm package`` into the HelmChart's own artifact (version ``<v>+<sha12>`` with
+        ``reconcileStrategy: Revision``, as source-controller)."""
+        spec = obj.get("spec") or {}
+        meta_obj = obj["metadata"]
+        src_rev = src["status"]["artifact"]["revision"]
+        rel = os.path.normpath(spec.get("chart", "")).lstrip("/")
+        with tempfile.TemporaryDirectory(prefix="fluxdouble-chart-") as tmp:
+            try:
+                root = self.artifacts.unpack(src["status"]["artifact"], tmp)
+            except sources.SourceError as exc:
+                raise Retry("SourceUnavailable", "%s '%s/%s': %s" % (src["kind"], meta_obj["namespace"],
+                                                                     src["metadata"]["name"], exc), after=RETRY_AFTER)
+            chart_dir = root / rel
             try:
                 meta = charts.chart_meta(chart_dir)
             except charts.ChartError as exc:
-                raise Failed("ChartPackageFailed", "chart path '%s' in %s: %s" % (spec.get("chart"), src_rev, exc))
+                raise Failed("ChartPackageFailed", "chart path '%s' not found in %s: %s" % (
+                    spec.get("chart"), src_rev, exc), extra={"observedSourceArtifactRevision": src_rev}) from exc
             version = str(meta.get("version"))
             if spec.get("reconcileStrategy") == "Revision":
                 version = "%s+%s" % (version, src_rev.rsplit(":", 1)[-1][:12])
-        artifact = self._artifact(obj, version, {"chart": meta.get("name"), "version": version, "src": src_rev})
+            dest = self.artifacts.artifact_file("helmchart/%s/%s" % (meta_obj["namespace"], meta_obj["name"]))
+            dest.mkdir(parents=True, exist_ok=True)
+            out = subprocess.run(["helm", "package", str(chart_dir), "--version", version, "--destination",
+                                  str(dest)], capture_output=True, text=True, timeout=120, check=False)
+            if out.returncode != 0:
+                raise Failed("ChartPackageFailed", "packaging of chart '%s' from %s failed: %s" % (
+                    spec.get("chart"), src_rev, out.stderr.strip()[-500:]),
+                    extra={"observedSourceArtifactRevision": src_rev})
+        name = "%s-%s.tgz" % (meta.get("name"), version)
+        for old in dest.glob("*.tgz"):
+            if old.name != name:
+                old.unlink(missing_ok=True)
+        data = (dest / name).read_bytes()
+        path = "helmchart/%s/%s/%s" % (meta_obj["namespace"], meta_obj["name"], name)
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        old_art = (obj.get("status") or {}).get("artifact") or {}
+        artifact = {"path": path, "url": "http://source-controller.flux-system.svc.cluster.local./" + path,
+                    "revision": version, "digest": digest, "size": len(data),
+                    "lastUpdateTime": old_art.get("lastUpdateTime") if old_art.get("revision") == version else now()}
         return ({"artifact": artifact, "observedChartName": meta.get("name"),
                  "observedSourceArtifactRevision": src_rev},
                 "ChartPullSucceeded", "packaged '%s' chart with version '%s'" % (meta.get("name"), version))
@@ -396,18 +491,233 @@ class Controller:
             if other is None or not ready_now(other):
                 raise Retry("DependencyNotReady", "dependency '%s/%s' is not ready" % (dns, dep["name"]), after=5.0)
 
-    def _reconcile_kustomization(self, obj):
-        self._deps_ready(obj)
-        spec = obj.get("spec") or {}
+    def _ks_source(self, ks):
+        spec = ks.get("spec") or {}
         ref = spec.get("sourceRef") or {}
-        src = self._source_ready(ref.get("kind"), ref.get("namespace") or obj["metadata"].get("namespace"),
-                                 ref.get("name"))
+        namespace = ref.get("namespace") or ks["metadata"]["namespace"]
+        what = "%s/%s/%s" % (ref.get("kind"), namespace, ref.get("name"))
+        if ref.get("kind") not in ("GitRepository", "OCIRepository", "Bucket"):
+            raise Failed("ArtifactFailed", "source '%s' kind '%s' not supported" % (ref.get("name"), ref.get("kind")))
+        src = self.client.get(FLUX_KINDS[ref["kind"]], ref["kind"], ref.get("name"), namespace)
+        if src is None:
+            raise Retry("ArtifactFailed", "Source '%s' not found" % what, after=RETRY_AFTER, status="False")
+        src["kind"] = ref["kind"]
+        if not (src.get("status") or {}).get("artifact"):
+            raise Retry("ArtifactFailed", "Source artifact not found, retrying in %ds" % RETRY_AFTER,
+                        after=RETRY_AFTER, status="False")
+        return src
+
+    def _ks_dependencies(self, ks, src):
+        """kustomize-controller checkDependencies: each dependency exists, observed its generation, is Ready, and
+        (same source) has applied the source's current revision."""
+        namespace = ks["metadata"]["namespace"]
+        ref = (ks.get("spec") or {}).get("sourceRef") or {}
+        for dep in (ks.get("spec") or {}).get("dependsOn") or []:
+            dns = dep.get("namespace") or namespace
+            name = "%s/%s" % (dns, dep["name"])
+            other = self.client.get(FLUX_KINDS["Kustomization"], "Kustomization", dep["name"], dns)
+            if other is None:
+                raise Retry("DependencyNotReady", "dependency '%s' not found" % name, after=RETRY_AFTER,
+                            status="False")
+            if not ready_now(other):
+                raise Retry("DependencyNotReady", "dependency '%s' is not ready" % name, after=RETRY_AFTER,
+                            status="False")
+            oref = (other.get("spec") or {}).get("sourceRef") or {}
+            if (oref.get("kind"), oref.get("name"), oref.get("namespace") or dns) == \
+                    (ref.get("kind"), ref.get("name"), ref.get("namespace") or namespace) and \
+                    (other.get("status") or {}).get("lastAppliedRevision") != src["status"]["artifact"]["revision"]:
+                raise Retry("DependencyNotReady", "dependency '%s' revision is not up to date" % name,
+                            after=RETRY_AFTER, status="False")
+
+    def _reconcile_kustomization(self, ks):
+        key = ("Kustomization", ks["metadata"]["namespace"], ks["metadata"]["name"])
+        meta = ks["metadata"]
+        spec = ks.get("spec") or {}
+        status = ks.get("status") or {}
+        src = self._ks_source(ks)
         revision = src["status"]["artifact"]["revision"]
-        path = (spec.get("path") or "./").strip()
-        if ref.get("kind") == "GitRepository" and not (self.repo_root / path.lstrip("./")).exists():
-            raise Failed("ArtifactFailed", "kustomization path not found: stat %s: no such file or directory" % path)
-        return ({"lastAppliedRevision": revision, "lastAttemptedRevision": revision},
-                "ReconciliationSucceeded", "Applied revision: %s" % revision)
+        self._ks_dependencies(ks, src)
+        timeout_text = spec.get("timeout") or spec.get("interval") or "5m"
+        request = ((meta.get("annotations") or {}).get(REQUESTED_AT), meta.get("generation"), revision)
+        prog = self.progress.get(key)
+        if prog is None or prog["request"] != request:
+            attempted = {"lastAttemptedRevision": revision}
+            with tempfile.TemporaryDirectory(prefix="fluxdouble-ks-") as tmp:
+                try:
+                    root = self.artifacts.unpack(src["status"]["artifact"], tmp)
+                except sources.SourceError as exc:
+                    raise Failed("ArtifactFailed", str(exc)) from exc
+                rel = os.path.normpath((spec.get("path") or "./").strip()).lstrip("/")
+                folder = (root / rel).resolve()
+                if not str(folder).startswith(str(root.resolve())) or not folder.is_dir():
+                    raise Failed("ArtifactFailed", "kustomization path not found: stat %s: no such file or "
+                                 "directory" % os.path.join(tmp, rel), extra=attempted)
+                try:
+                    kustomize.generate(spec, folder)
+                    objects = kustomize.build(folder)
+                except (kustomize.BuildError, OSError, ValueError) as exc:
+                    raise Failed("BuildFailed", str(exc).replace(tmp, ""), extra=attempted) from exc
+            inventory = self._ks_apply(ks, objects, attempted)
+            self._ks_prune(ks, status.get("inventory"), inventory, attempted)
+            prog = {"request": request, "deadline": time.monotonic() + duration(timeout_text, 300.0),
+                    "started": time.monotonic(), "inventory": inventory}
+            self.progress[key] = prog
+        extra = {"lastAttemptedRevision": revision, "inventory": prog["inventory"]}
+        self._ks_health(ks, prog, revision, timeout_text, extra)
+        self.progress.pop(key, None)
+        extra["lastAppliedRevision"] = revision
+        return extra, "ReconciliationSucceeded", "Applied revision: %s" % revision
+
+    def _ks_apply(self, ks, objects, attempted):
+        """Server-side apply in stages (field manager kustomize-controller, owner labels); refuse, before
+        anything is written, an object that another Kustomization manages."""
+        meta = ks["metadata"]
+        me = (meta["namespace"], meta["name"])
+        planned = []
+        for obj in objects:
+            api, kind = obj["apiVersion"], obj["kind"]
+            md = obj.setdefault("metadata", {})
+            try:
+                dummy, namespaced = self.client.resource(api, kind)
+            except ApiError as exc:
+                raise Failed("ReconciliationFailed", "%s dry-run failed: %s" % (
+                    kustomize.display(kind, md.get("namespace"), md["name"]), exc), extra=attempted) from exc
+            if not namespaced:
+                md.pop("namespace", None)
+            elif not md.get("namespace"):
+                raise Failed("ReconciliationFailed", "%s namespace not specified: the resource is namespaced and "
+                             "neither the object nor spec.targetNamespace sets a namespace" % kustomize.display(
+                                 kind, None, md["name"]), extra=attempted)
+            annotations = md.get("annotations") or {}
+            if annotations.get(KS_RECONCILE) == "disabled" or annotations.get(KS_SSA, "").lower() == "ignore":
+                continue
+            live = self.client.get(api, kind, md["name"], md.get("namespace"))
+            labels = ((live or {}).get("metadata") or {}).get("labels") or {}
+            owner = (labels.get(KS_LABEL_NS), labels.get(KS_LABEL_NAME))
+            if live is not None and owner[1] and owner != me:
+                other = self.client.get(FLUX_KINDS["Kustomization"], "Kustomization", owner[1], owner[0])
+                ids = {e.get("id") for e in (((other or {}).get("status") or {}).get("inventory") or {}).get(
+                    "entries") or []}
+                if other is not None and kustomize.entry_id(obj) in ids:
+                    raise Failed("ReconciliationFailed", "%s is already managed by Kustomization %s/%s; "
+                                 "Kustomization %s/%s also applies it (two owners of one object)" % (
+                                     kustomize.display(kind, md.get("namespace"), md["name"]), owner[0], owner[1],
+                                     me[0], me[1]), extra=attempted)
+            if live is not None and annotations.get(KS_SSA, "").lower() == "ifnotpresent":
+                planned.append((obj, False))
+                continue
+            planned.append((obj, True))
+        entries = []
+        for stage in kustomize.stages([o for o, dummy in planned]):
+            for obj in stage:
+                md = obj["metadata"]
+                write = next(w for o, w in planned if o is obj)
+                md.setdefault("labels", {}).update({KS_LABEL_NAME: me[1], KS_LABEL_NS: me[0]})
+                if write:
+                    try:
+                        self.client.patch(obj["apiVersion"], obj["kind"], md["name"], md.get("namespace"), obj,
+                                          patch_type="apply", query={"fieldManager": KS_MANAGER, "force": "true"})
+                    except ApiError as exc:
+                        raise Failed("ReconciliationFailed", "%s apply failed: %s" % (
+                            kustomize.display(obj["kind"], md.get("namespace"), md["name"]), exc),
+                            extra=dict(attempted)) from exc
+                entries.append({"id": kustomize.entry_id(obj), "v": obj["apiVersion"].split("/")[-1]})
+        return {"entries": entries}
+
+    def _ks_prune(self, ks, old_inventory, inventory, attempted):
+        """Delete what left the build (spec.prune), only objects whose owner labels still name this
+        Kustomization and without ``kustomize.toolkit.fluxcd.io/prune: disabled``."""
+        if not (ks.get("spec") or {}).get("prune"):
+            return
+        meta = ks["metadata"]
+        keep = {e["id"] for e in inventory["entries"]}
+        for entry in (old_inventory or {}).get("entries") or []:
+            if entry["id"] in keep:
+                continue
+            ref = kustomize.parse_id(entry)
+            try:
+                live = self.client.get(ref["apiVersion"], ref["kind"], ref["name"], ref["namespace"])
+                if live is None:
+                    continue
+                md = live.get("metadata") or {}
+                labels = md.get("labels") or {}
+                if (labels.get(KS_LABEL_NS), labels.get(KS_LABEL_NAME)) != (meta["namespace"], meta["name"]) or \
+                        (md.get("annotations") or {}).get(KS_PRUNE) == "disabled":
+                    continue
+                self.client.delete(ref["apiVersion"], ref["kind"], ref["name"], ref["namespace"])
+                LOG.info("Kustomization %s/%s: %s deleted", meta["namespace"], meta["name"],
+                         kustomize.display(ref["kind"], ref["namespace"], ref["name"]))
+            except ApiError as exc:
+                raise Failed("PruneFailed", "%s: %s" % (kustomize.display(ref["kind"], ref["namespace"],
+                                                                          ref["name"]), exc),
+                             extra=dict(attempted, inventory=inventory)) from exc
+
+    def _object_status(self, ref):
+        """kstatus of one object: Current, InProgress, Failed or NotFound."""
+        obj = self.client.get(ref["apiVersion"], ref["kind"], ref["name"], ref["namespace"])
+        if obj is None:
+            return "NotFound"
+        st = obj.get("status") or {}
+        generation = obj["metadata"].get("generation")
+        if ref["kind"] in WORKLOADS:
+            if ref["kind"] in self._not_ready_kinds(obj):
+                return "InProgress"
+            return "Current"
+        conds = {c.get("type"): c for c in st.get("conditions") or []}
+        if "Ready" in conds or "Stalled" in conds:
+            if (conds.get("Stalled") or {}).get("status") == "True":
+                return "Failed"
+            if generation is not None and st.get("observedGeneration") != generation:
+                return "InProgress"
+            ready = conds.get("Ready") or {}
+            if ready.get("status") == "True":
+                return "Current"
+            if ready.get("status") == "False" and (conds.get("Reconciling") or {}).get("status") != "True" and \
+                    ready.get("reason") not in ("Progressing", "DependencyNotReady", "ArtifactFailed"):
+                return "Failed"
+            return "InProgress"
+        return "Current"
+
+    def _not_ready_kinds(self, obj):
+        st = obj.get("status") or {}
+        want = (obj.get("spec") or {}).get("replicas", 1)
+        current = st.get("observedGeneration", 0) >= obj["metadata"].get("generation", 0)
+        if obj["kind"] == "Deployment":
+            ok = current and st.get("updatedReplicas", 0) >= want and st.get("availableReplicas", 0) >= want
+        else:
+            ok = current and st.get("readyReplicas", 0) >= want and st.get("updatedReplicas", want) >= want
+        return () if ok else (obj["kind"],)
+
+    def _ks_health(self, ks, prog, revision, timeout_text, extra):
+        spec = ks.get("spec") or {}
+        meta = ks["metadata"]
+        if spec.get("wait"):
+            refs = [kustomize.parse_id(e) for e in prog["inventory"]["entries"]]
+        else:
+            refs = [{"apiVersion": h.get("apiVersion") or FLUX_KINDS.get(h.get("kind"), "v1"), "kind": h.get("kind"),
+                     "name": h.get("name"), "namespace": h.get("namespace") or meta["namespace"]}
+                    for h in spec.get("healthChecks") or []]
+        refs = [r for r in refs if not (r["kind"] == "Kustomization" and r["name"] == meta["name"]
+                                        and r["namespace"] == meta["namespace"])]
+        if not refs:
+            return
+        states = [(r, self._object_status(r)) for r in refs]
+        elapsed = "%.1fs" % (time.monotonic() - prog["started"])
+        failed = ["%s status: 'Failed'" % kustomize.display(r["kind"], r["namespace"], r["name"])
+                  for r, st in states if st == "Failed"]
+        waiting = ["%s status: '%s'" % (kustomize.display(r["kind"], r["namespace"], r["name"]), st)
+                   for r, st in states if st in ("InProgress", "NotFound")]
+        if failed:
+            self.progress.pop(("Kustomization", meta["namespace"], meta["name"]), None)
+            raise Failed("HealthCheckFailed", "health check failed after %s: failed early due to stalled "
+                         "resources: [%s]" % (elapsed, ", ".join(failed)), extra=extra)
+        if waiting:
+            if time.monotonic() > prog["deadline"]:
+                self.progress.pop(("Kustomization", meta["namespace"], meta["name"]), None)
+                raise Failed("HealthCheckFailed", "health check failed after %s: timeout waiting for: [%s]" % (
+                    elapsed, ", ".join(waiting)), extra=extra)
+            raise Retry("Progressing", "Running health checks for revision %s with a timeout of %s" % (
+                revision, timeout_text), after=2.0, extra=extra)
 
     # -- helm -------------------------------------------------------------------------------------------------
     def _chart_for(self, hr):
@@ -487,8 +797,12 @@ class Controller:
                 (chart.get("spec") or {}).get("sourceRef") or {}).get("kind") == "GitRepository"
             try:
                 if from_git:
-                    chart_dir = self.repo_root / (chart.get("spec") or {}).get("chart", "").strip("./")
-                    objects = charts.helm_template(chart_dir, release, target_ns, values, self.api_versions(),
+                    chart_file = self.artifacts.artifact_file(chart["status"]["artifact"]["path"])
+                    if not chart_file.is_file():
+                        raise Retry("SourceUnavailable", "HelmChart '%s/%s' artifact %s not found" % (
+                            chart["metadata"]["namespace"], chart["metadata"]["name"],
+                            chart["status"]["artifact"]["path"]), after=RETRY_AFTER)
+                    objects = charts.helm_template(chart_file, release, target_ns, values, self.api_versions(),
                                                    KUBE_VERSION)
                     inventory = self._apply(objects, target_ns, meta, status.get("inventory"))
                 else:
@@ -497,7 +811,9 @@ class Controller:
             except charts.ChartError as exc:
                 raise Failed("InstallFailed" if action == "install" else "UpgradeFailed",
                              "Helm %s failed for release %s/%s with chart %s@%s: %s" % (
-                                 action, target_ns, release, chart_name, version, exc)) from exc
+                                 action, target_ns, release, chart_name, version, exc),
+                             extra={"lastAttemptedRevision": version,
+                                    "lastAttemptedConfigDigest": config_digest}) from exc
             prog = {"request": request, "deadline": time.monotonic() + duration(spec.get("timeout"), 300.0),
                     "inventory": inventory}
             self.progress[key] = prog
@@ -507,7 +823,8 @@ class Controller:
                 raise Failed("InstallFailed" if action == "install" else "UpgradeFailed",
                              "Helm %s failed for release %s/%s with chart %s@%s: timed out waiting for the "
                              "condition: %s" % (action, target_ns, release, chart_name, version,
-                                                ", ".join(waiting[:5])))
+                                                ", ".join(waiting[:5])),
+                             extra={"lastAttemptedRevision": version, "lastAttemptedConfigDigest": config_digest})
             raise Retry("Progressing", "Running '%s' action with timeout of %s: waiting for %s" % (
                 action, spec.get("timeout") or "5m0s", ", ".join(waiting[:5])),
                 after=max(0.5, prog["deadline"] - time.monotonic()))
