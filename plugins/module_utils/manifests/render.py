@@ -9,6 +9,8 @@ its bytes differ.
 
 Which directories get a ``kustomization.yaml`` (the folders ``kubectl kustomize`` and kustomize-controller build):
 
+- a directory holding a ``kustomization.yaml`` someone else wrote (``flux bootstrap``'s ``flux-system/``) is left
+  alone: its files are its own, and the folder above lists the directory;
 - with Flux Kustomizations in the tree (the rendered ones and those already in the tree's files, so that a
   second environment rendered into the same tree keeps the first one's): every directory a Flux Kustomization's
   ``spec.path`` points at, and every directory holding Flux Kustomization objects (the cluster folder the
@@ -209,31 +211,57 @@ class Renderer:
         except yaml.YAMLError:
             return []
 
-    def layout(self, grouped, manifest_files):
-        """``{directory: [manifest files it lists]}`` and the Flux Kustomization checks (see the module docstring)."""
-        flux = []  # (file, object)
+    def layout(self, grouped, manifest_files, foreign=()):
+        """``{directory: [resources it lists]}`` and the files no Flux Kustomization reaches.
+
+        ``foreign``: directories holding a kustomization.yaml this renderer did not write (``flux bootstrap``'s
+        ``flux-system/``): their files are theirs, and the folder above lists the directory itself.
+        """
+        foreign = sorted(set(foreign))
+
+        def in_foreign(rel):
+            return any(_under(rel, f) for f in foreign if f != ".")
+
+        flux = []  # (file, object, ours)
         for rel in sorted(manifest_files):
+            if in_foreign(rel):
+                continue
             objs = grouped[rel] if rel in grouped else self._kustomizations_on_disk(rel)
-            flux.extend((rel, o) for o in objs if is_flux_kustomization(o))
+            flux.extend((rel, o, rel in grouped or self._is_ours(rel)) for o in objs if is_flux_kustomization(o))
         roots = set()
-        for rel, obj in flux:
-            roots.add(os.path.dirname(rel) or ".")
+        for rel, obj, ours in flux:
             target = tree_path((obj.get("spec") or {}).get("path") or ".", self.git_path)
             if target is None or target.split("/")[0] == "..":
+                if not ours:
+                    continue
                 raise RenderFailed("%s (in %s): spec.path %s is not inside the tree, which is %s of the repository"
                                    % (ref(obj), rel, (obj.get("spec") or {}).get("path"), self.git_path))
+            if ours:
+                roots.add(os.path.dirname(rel) or ".")
             roots.add(os.path.normpath(target))
+        roots -= set(foreign)
         if not roots:
-            roots = {os.path.dirname(rel) or "." for rel in manifest_files}
+            roots = {os.path.dirname(rel) or "." for rel in manifest_files if not in_foreign(rel)}
+
+        def deepest(rel):
+            owners = [d for d in roots if _under(rel, d)]
+            return max(owners, key=lambda d: 0 if d == "." else d.count(os.sep) + 1) if owners else None
+
         listing = {d: [] for d in roots}
         unreached = []
         for rel in sorted(manifest_files):
-            owners = [d for d in roots if _under(rel, d)]
-            if not owners:
-                unreached.append(rel)
+            if in_foreign(rel):
                 continue
-            deepest = max(owners, key=lambda d: 0 if d == "." else d.count(os.sep) + 1)
-            listing[deepest].append(os.path.relpath(rel, deepest))
+            owner = deepest(rel)
+            if owner is None:
+                unreached.append(rel)
+            else:
+                listing[owner].append(os.path.relpath(rel, owner))
+        for directory in foreign:
+            owner = deepest(directory)
+            outer = [f for f in foreign if f != directory and _under(directory, f)]
+            if owner is not None and owner != directory and not any(_under(f, owner) for f in outer):
+                listing[owner].append(os.path.relpath(directory, owner))
         return listing, unreached
 
     def _check_charts(self, grouped, copies):
@@ -268,7 +296,8 @@ class Renderer:
         on_disk, kust_on_disk = self._disk_files()
         stale = self._stale(files, on_disk)
         manifest_files = (on_disk - set(stale)) | set(files)
-        listing, unreached = self.layout(grouped, manifest_files)
+        foreign = {os.path.dirname(rel) or "." for rel in kust_on_disk if not self._is_ours(rel)}
+        listing, unreached = self.layout(grouped, manifest_files, foreign)
         ours_unreached = [rel for rel in unreached if rel in files or self._is_ours(rel)]
         if ours_unreached:
             raise RenderFailed("%s: not under any folder a Flux Kustomization of the tree points at (Flux would never "

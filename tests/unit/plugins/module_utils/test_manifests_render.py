@@ -175,3 +175,28 @@ def test_owned_files_no_longer_produced_and_stale_kustomizations_are_removed(tmp
 def test_manifest_paths_under_charts_or_named_kustomization_are_refused(tmp_path):
     with pytest.raises(RenderFailed, match="charts"):
         Renderer(str(tmp_path)).render([{"path": "charts/x.yaml", "object": namespace()}])
+
+
+def test_the_bootstrap_folder_is_listed_as_a_folder_and_left_alone(tmp_path):
+    # flux bootstrap --path=flux-cd/clusters/my-cluster commits clusters/my-cluster/flux-system/ with its own
+    # kustomization.yaml: the cluster folder must keep building it (else Flux prunes itself)
+    boot = tmp_path / "clusters/my-cluster/flux-system"
+    boot.mkdir(parents=True)
+    (boot / "gotk-sync.yaml").write_text(yaml.safe_dump_all([
+        {"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+         "metadata": {"name": "flux-system", "namespace": "flux-system"},
+         "spec": {"interval": "1m", "url": "http://127.0.0.1/x.git", "ref": {"branch": "main"}}},
+        flux_ks("flux-system", "./flux-cd/clusters/my-cluster")]))
+    kust = "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [gotk-sync.yaml]\n"
+    (boot / "kustomization.yaml").write_text(kust)
+    Renderer(str(tmp_path), git_path="flux-cd").render(_flux("staging"), COPIES)
+    assert _listing(tmp_path, "clusters/my-cluster") == ["flux-system", "super-todo-sources.yaml", "super-todo-staging.yaml"]
+    assert (boot / "kustomization.yaml").read_text() == kust
+    kubectl = shutil.which("kubectl")
+    if not kubectl:
+        pytest.skip("kubectl not on PATH (source tools/env.sh)")
+    out = subprocess.run([kubectl, "kustomize", str(tmp_path / "clusters/my-cluster")], capture_output=True, text=True,
+                         check=True).stdout
+    names = sorted((d["kind"], d["metadata"]["name"]) for d in yaml.safe_load_all(out) if d)
+    assert ("GitRepository", "flux-system") in names and ("Kustomization", "flux-system") in names
+    assert ("Kustomization", "super-todo-staging") in names
