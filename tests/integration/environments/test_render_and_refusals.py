@@ -62,13 +62,40 @@ def _docs(path):
     return [d for d in yaml.safe_load_all(path.read_text()) if d]
 
 
-def test_tree_has_the_current_setup_layout(tree):
-    for rel in ("namespaces/kustomization.yaml", "namespaces/staging-namespace.yaml",
-                "namespaces/production-namespace.yaml", "apps/super-todo/staging/helmrelease.yaml",
-                "apps/super-todo/production/helmrelease.yaml", "clusters/my-cluster/kustomization.yaml",
-                "clusters/my-cluster/super-todo-helmchart.yaml", "charts/super-todo/Chart.yaml",
-                "charts/super-todo/values.schema.json", "kustomization.yaml"):
+FLUX_KUSTOMIZATIONS = {
+    # name: (path, dependsOn)
+    "super-todo-sources": ("./flux-cd/infrastructure", []),
+}
+for _env_name in ("staging", "production"):
+    FLUX_KUSTOMIZATIONS.update({
+        "super-todo-%s-namespaces" % _env_name: ("./flux-cd/namespaces/%s" % _env_name, []),
+        "super-todo-%s-postgres" % _env_name: ("./flux-cd/infrastructure/postgres/%s" % _env_name,
+                                               ["super-todo-%s-namespaces" % _env_name, "super-todo-sources"]),
+        "super-todo-%s-redis" % _env_name: ("./flux-cd/infrastructure/redis/%s" % _env_name,
+                                            ["super-todo-%s-namespaces" % _env_name, "super-todo-sources"]),
+        "super-todo-%s" % _env_name: ("./flux-cd/apps/super-todo/%s" % _env_name,
+                                      ["super-todo-%s-postgres" % _env_name, "super-todo-%s-redis" % _env_name]),
+    })
+
+
+def _build(tree, folder):
+    out = subprocess.run(["kubectl", "kustomize", str(tree / folder)], capture_output=True, text=True, check=True,
+                         env=_env()).stdout
+    return [d for d in yaml.safe_load_all(out) if d]
+
+
+def test_tree_has_flux_layout(tree):
+    for rel in ("namespaces/staging/namespace.yaml", "namespaces/production/namespace.yaml",
+                "apps/super-todo/staging/helmrelease.yaml", "apps/super-todo/production/helmrelease.yaml",
+                "infrastructure/postgres/helmrepository.yaml", "infrastructure/redis/production/helmrelease.yaml",
+                "clusters/my-cluster/kustomization.yaml", "clusters/my-cluster/super-todo-staging.yaml",
+                "clusters/my-cluster/super-todo-sources.yaml", "charts/super-todo/Chart.yaml",
+                "charts/super-todo/values.schema.json"):
         assert (tree / rel).is_file(), rel
+    # no kustomization.yaml that would let a bootstrap pointed at the root (or apps/) apply everything
+    for rel in ("kustomization.yaml", "apps/kustomization.yaml", "namespaces/kustomization.yaml",
+                "clusters/my-cluster/super-todo-helmchart.yaml"):
+        assert not (tree / rel).exists(), rel
 
 
 def test_second_render_reports_no_change(tree):
@@ -76,19 +103,79 @@ def test_second_render_reports_no_change(tree):
     assert "changed=0" in proc.stdout
 
 
-def test_kustomize_builds_the_whole_tree(tree):
-    out = subprocess.run(["kubectl", "kustomize", str(tree)], capture_output=True, text=True, check=True,
-                         env=_env()).stdout
-    objs = [d for d in yaml.safe_load_all(out) if d]
-    refs = {(o["kind"], o["metadata"].get("namespace", ""), o["metadata"]["name"]) for o in objs}
-    assert ("Namespace", "", "staging") in refs and ("Namespace", "", "production") in refs
-    assert ("HelmRelease", "staging", "super-todo") in refs and ("HelmRelease", "production", "super-todo") in refs
-    assert ("GitRepository", "flux-system", "flux-system") in refs
-    assert not [o for o in objs if o["kind"] == "Secret"]
-    versions = {o["kind"]: o["apiVersion"] for o in objs}
-    assert versions["HelmRelease"] == "helm.toolkit.fluxcd.io/v2"
-    assert versions["GitRepository"] == "source.toolkit.fluxcd.io/v1"
-    assert versions["Kustomization"] == "kustomize.toolkit.fluxcd.io/v1"
+def test_every_object_is_reached_by_exactly_one_flux_kustomization(tree):
+    cluster = _build(tree, "clusters/my-cluster")
+    ks = {o["metadata"]["name"]: o for o in cluster if o["kind"] == "Kustomization"}
+    assert {n: (o["spec"]["path"], sorted(d["name"] for d in o["spec"].get("dependsOn", [])))
+            for n, o in ks.items()} == {n: (p, sorted(d)) for n, (p, d) in FLUX_KUSTOMIZATIONS.items()}
+    assert all(o["spec"]["sourceRef"] == {"kind": "GitRepository", "name": "flux-system"} and o["spec"]["prune"]
+               for o in ks.values())
+    # the bootstrap's GitRepository is never defined by the tree
+    assert [o for o in cluster if o["kind"] != "Kustomization"] == []
+    seen = {}
+    for name, (path, _deps) in FLUX_KUSTOMIZATIONS.items():
+        for obj in _build(tree, path[len("./flux-cd/"):]):
+            key = (obj["kind"], obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
+            assert key not in seen, "%s is applied by %s and %s" % (key, seen.get(key), name)
+            seen[key] = name
+    assert seen[("Namespace", "", "staging")] == "super-todo-staging-namespaces"
+    assert seen[("HelmRelease", "production", "postgres-production")] == "super-todo-production-postgres"
+    assert seen[("HelmRepository", "flux-system", "bitnami")] == "super-todo-sources"
+    assert seen[("ObjectStore", "production", "postgres-production-backup")] == "super-todo-production-postgres"
+    assert not [k for k in seen if k[0] in ("Secret", "GitRepository")]
+    # everything rendered is reached: the files of the tree (chart aside) hold exactly the objects seen
+    rendered = set()
+    for path in tree.rglob("*.yaml"):
+        if "charts" in path.relative_to(tree).parts or path.name == "kustomization.yaml":
+            continue
+        for d in _docs(path):
+            if path.parent.name != "my-cluster":
+                rendered.add((d["kind"], d["metadata"].get("namespace", ""), d["metadata"]["name"]))
+    assert rendered == set(seen)
+
+
+def test_app_chart_is_where_the_tree_writes_it_and_waits_for_its_data_tier(tree):
+    for env in ("staging", "production"):
+        hr = _docs(tree / ("apps/super-todo/%s/helmrelease.yaml" % env))[0]
+        chart = hr["spec"]["chart"]["spec"]
+        assert chart["sourceRef"] == {"kind": "GitRepository", "name": "flux-system", "namespace": "flux-system"}
+        assert chart["chart"] == "./flux-cd/charts/super-todo"
+        assert (tree / chart["chart"][len("./flux-cd/"):] / "Chart.yaml").is_file()
+        assert hr["spec"]["dependsOn"] == [{"name": "postgres-%s" % env}, {"name": "redis-%s" % env}]
+    ns = _docs(tree / "namespaces/production/namespace.yaml")[0]
+    assert ns["metadata"]["annotations"] == {"kustomize.toolkit.fluxcd.io/prune": "disabled"}
+
+
+def test_render_into_a_tree_of_the_previous_layout_removes_its_files(tmp_path):
+    old = tmp_path / "flux-cd"
+    header = "# Rendered by supertodo.platform from the inventories; edit the inventory, not this file.\n"
+    for rel, text in {"kustomization.yaml": "resources: [namespaces, clusters]\n",
+                      "namespaces/kustomization.yaml": "resources: [staging-namespace.yaml]\n",
+                      "namespaces/staging-namespace.yaml": "---\napiVersion: v1\nkind: Namespace\nmetadata: {name: staging}\n",
+                      "clusters/my-cluster/super-todo-helmchart.yaml": "---\napiVersion: source.toolkit.fluxcd.io/v1\n"
+                                                                      "kind: GitRepository\nmetadata: {name: flux-system}\n"}.items():
+        (old / rel).parent.mkdir(parents=True, exist_ok=True)
+        (old / rel).write_text(header + text)
+    _ok(playbook("staging", "render.yml", "-e", "supertodo_render_dir=%s" % old))
+    for rel in ("kustomization.yaml", "namespaces/kustomization.yaml", "namespaces/staging-namespace.yaml",
+                "clusters/my-cluster/super-todo-helmchart.yaml"):
+        assert not (old / rel).exists(), rel
+    assert (old / "namespaces/staging/namespace.yaml").is_file()
+
+
+def test_apply_mode_has_no_flux_kustomization_and_its_own_chart_source(tmp_path):
+    dump = tmp_path / "objects.json"
+    _ok(subprocess.run(["ansible-playbook", "-i", "inventories/staging", "tests/integration/environments/dump_objects.yml",
+                        "-e", "environments_dump_file=%s" % dump, "-e", "supertodo_git_branch=staging-branch"],
+                       cwd=str(REPO), env=_env(GOOD), capture_output=True, text=True, timeout=600, check=False))
+    objs = {(o["kind"], o["metadata"].get("namespace", ""), o["metadata"]["name"]): o
+            for o in yaml.safe_load(dump.read_text())}
+    assert not [k for k in objs if k[0] == "Kustomization"]
+    assert not [k for k in objs if k[1] == "flux-system" and k[0] == "GitRepository"]
+    source = objs[("GitRepository", "staging", "super-todo")]
+    assert source["spec"]["ref"] == {"branch": "staging-branch"}
+    chart = objs[("HelmRelease", "staging", "super-todo")]["spec"]["chart"]["spec"]
+    assert chart["sourceRef"] == {"kind": "GitRepository", "name": "super-todo", "namespace": "staging"}
 
 
 def test_rendered_objects_validate_offline(tree):
@@ -158,9 +245,9 @@ def test_helm_lint_and_template_with_each_environment(tree, env, tmp_path):
 
 
 def test_strict_and_basic_network_policy_sets(tree):
-    prod = {d["metadata"]["name"]: d for d in _docs(tree / "namespaces/production-namespace.yaml")
+    prod = {d["metadata"]["name"]: d for d in _docs(tree / "namespaces/production/namespace.yaml")
             if d["kind"] == "NetworkPolicy"}
-    stg = {d["metadata"]["name"]: d for d in _docs(tree / "namespaces/staging-namespace.yaml")
+    stg = {d["metadata"]["name"]: d for d in _docs(tree / "namespaces/staging/namespace.yaml")
            if d["kind"] == "NetworkPolicy"}
     assert set(stg) == {"allow-same-namespace", "allow-from-ingress-controller"}
     deny = prod["default-deny-all"]["spec"]
@@ -225,7 +312,7 @@ STRICT_ALLOWED = {"ingress controller -> app:3000", "app -> postgres:5432", "app
 
 
 def test_strict_set_denies_by_default_and_allows_exactly_the_needed_flows(tree):
-    policies = [d for d in _docs(tree / "namespaces/production-namespace.yaml") if d["kind"] == "NetworkPolicy"]
+    policies = [d for d in _docs(tree / "namespaces/production/namespace.yaml") if d["kind"] == "NetworkPolicy"]
     flows = _flows(policies, "production")
     assert {name for name, ok in flows.items() if ok} == STRICT_ALLOWED
     # without the policies everything is open: the evaluator is not denying on its own
@@ -234,7 +321,7 @@ def test_strict_set_denies_by_default_and_allows_exactly_the_needed_flows(tree):
 
 def test_basic_set_allows_the_namespace_and_the_ingress_controller_only(tree):
     from netpol import Pod, allowed
-    policies = [d for d in _docs(tree / "namespaces/staging-namespace.yaml") if d["kind"] == "NetworkPolicy"]
+    policies = [d for d in _docs(tree / "namespaces/staging/namespace.yaml") if d["kind"] == "NetworkPolicy"]
     spaces = {n: {"kubernetes.io/metadata.name": n} for n in ("staging", "ingress-nginx", "elsewhere")}
     app = Pod("staging", {"app.kubernetes.io/name": "super-todo"})
     pg = Pod("staging", {"cnpg.io/cluster": "postgres-staging"})
@@ -253,3 +340,29 @@ def test_an_invalid_inventory_value_fails_with_its_variable_and_writes_nothing(t
     assert not any(tmp_path.iterdir())
     proc = playbook("staging", "render.yml", "-e", "supertodo_render_dir=%s" % tmp_path, "-e", "super_todo_log_level=TRACE")
     assert proc.returncode != 0 and "super_todo_log_level must be one of" in " ".join(proc.stdout.split())
+
+
+def test_production_refuses_tls_nothing_provides_and_takes_an_issuer_or_a_secret(tmp_path):
+    bare = playbook("production", "render.yml", "-e", "supertodo_render_dir=%s" % (tmp_path / "a"),
+                    "-e", "super_todo_ingress_tls_issuer=", extra_env=GOOD)
+    assert bare.returncode != 0
+    assert "super_todo_ingress_tls is true but nothing provides the certificate: set super_todo_ingress_tls_issuer" \
+        in " ".join(bare.stdout.split()), bare.stdout[-3000:]
+    assert not (tmp_path / "a").exists()
+    _ok(playbook("production", "render.yml", "-e", "supertodo_render_dir=%s" % (tmp_path / "b"),
+                 "-e", "super_todo_ingress_tls_issuer=", "-e", "super_todo_ingress_tls_secret=app-staging-tls",
+                 extra_env=GOOD))
+    ingress = _docs(tmp_path / "b/apps/super-todo/production/helmrelease.yaml")[0]["spec"]["values"]["ingress"]
+    assert ingress["tls"] == {"enabled": True, "secretName": "app-staging-tls"} and ingress["annotations"] == {}
+    _ok(playbook("production", "render.yml", "-e", "supertodo_render_dir=%s" % (tmp_path / "c"),
+                 "-e", "super_todo_ingress_tls_issuer_kind=Issuer", extra_env=GOOD))
+    ingress = _docs(tmp_path / "c/apps/super-todo/production/helmrelease.yaml")[0]["spec"]["values"]["ingress"]
+    assert ingress["annotations"] == {"cert-manager.io/issuer": "letsencrypt-production"}
+    # the chart renders the annotation and the Secret name on the Ingress
+    out = subprocess.run(["helm", "template", "super-todo", str(REPO / "charts" / "super-todo"), "-f", "-"],
+                         input=yaml.safe_dump(_docs(tmp_path / "c/apps/super-todo/production/helmrelease.yaml")[0]
+                                              ["spec"]["values"]),
+                         capture_output=True, text=True, check=True, env=_env()).stdout
+    ing = [d for d in yaml.safe_load_all(out) if d and d["kind"] == "Ingress"][0]
+    assert ing["metadata"]["annotations"]["cert-manager.io/issuer"] == "letsencrypt-production"
+    assert ing["spec"]["tls"][0]["secretName"] == "super-todo-tls"
