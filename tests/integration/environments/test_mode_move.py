@@ -92,6 +92,9 @@ class Env:
     def playbook(self, name, *args):
         return self.run("ansible-playbook", "-i", "inventories/staging", "playbooks/%s" % name, *OLD_CLUSTER, *args)
 
+    def report(self):
+        return json.loads((self.tmp / "reports" / "staging.json").read_text())
+
     def bootstrap(self):
         """What `flux bootstrap git --path=flux-cd/clusters/my-cluster` leaves: the sync manifests in Git, applied."""
         work = self.tmp / "boot"
@@ -162,6 +165,9 @@ def test_apply_to_gitops_and_back_deletes_nothing_and_leaves_one_owner(e):
                                                         "namespace": FLUX_NS}
     assert hr["spec"]["dependsOn"] == [{"name": "postgres-staging"}, {"name": "redis-staging"}]
     assert e.get(GR, "super-todo", "staging") is None   # apply mode's chart source is gone
+    report = e.report()
+    assert report["delivery"]["applied_by"] == "Flux Kustomization flux-system/super-todo-staging", report["delivery"]
+    assert not [w for w in report["warnings"] if "supertodo_delivery_mode" in w], report["warnings"]
 
     # apply mode now refuses: two owners otherwise
     refused = e.playbook("site.yml")
@@ -178,6 +184,7 @@ def test_apply_to_gitops_and_back_deletes_nothing_and_leaves_one_owner(e):
     hr = e.get(HR, "super-todo", "staging")
     assert hr["spec"]["chart"]["spec"]["sourceRef"] == {"kind": "GitRepository", "name": "super-todo",
                                                         "namespace": "staging"}
+    assert e.report()["delivery"]["applied_by"] == "the collection (apply mode)"
     # no Kustomization lists an object of staging any more
     listed = [entry["id"] for ks in json.loads(ok(e.run("kubectl", "get", KS, "-A", "-o", "json")).stdout)["items"]
               for entry in ((ks.get("status") or {}).get("inventory") or {}).get("entries") or []]
