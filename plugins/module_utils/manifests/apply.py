@@ -34,6 +34,7 @@ from ansible_collections.supertodo.platform.plugins.module_utils.manifests.objec
 _UNKNOWN_FIELD = re.compile(r"(\.[^\s:]+): field not declared in schema")
 # 'conflict with "kubectl-edit" using v1: .data.a' (Kubernetes 1.20+; newer servers may add "with subresource ...")
 _CONFLICT = re.compile(r'conflict with "([^"]+)"(?: with subresource "[^"]*")? using [^:\s]+: ?(\S+)')
+_PREDICT = object()  # check mode: the object cannot be read because its kind is not served yet
 _BOOKKEEPING = ("resourceVersion", "generation", "managedFields", "creationTimestamp", "uid", "selfLink")
 # list items are matched by the first of these keys both sides have, else by position
 _MERGE_KEYS = ("name", "containerPort", "port", "type", "key", "ip", "topologyKey", "mountPath", "devicePath")
@@ -253,6 +254,10 @@ class Applier:
             try:
                 before = self._get(obj)
             except ApiError as exc:
+                if self.check_mode and exc.status == 404:
+                    # a kind whose CRD is itself only being installed: predicted as a create
+                    befores.append(_PREDICT)
+                    continue
                 raise ApplyFailed("%s: cannot read it before applying: %s" % (ref(obj), exc)) from exc
             befores.append(before)
             conflicts = self.conflicts(obj, before)
@@ -262,4 +267,6 @@ class Applier:
             raise Conflicts(found)
         self.taken = [{"ref": label, "field": c["field"], "manager": c["manager"]}
                       for label, conflicts in found for c in conflicts]
-        return [self.apply_object(entry["object"], before, known=True) for entry, before in zip(ordered, befores)]
+        return [self._predicted(entry["object"], ref(entry["object"])) if before is _PREDICT
+                else self.apply_object(entry["object"], before, known=True)
+                for entry, before in zip(ordered, befores)]

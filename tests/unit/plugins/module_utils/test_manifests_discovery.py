@@ -109,7 +109,8 @@ def test_warm_no_op_costs_one_get_and_one_patch_per_object_and_no_discovery(tmp_
     assert not any(r["changed"] for r in results)
     assert _discovery_requests(warm) == []
     assert warm.requests == 2 * len(OBJECTS)
-    assert [m for m, _p in warm.log] == ["GET", "PATCH"] * len(OBJECTS)
+    # every object is read first (the conflict pass), then applied
+    assert [m for m, _p in warm.log] == ["GET"] * len(OBJECTS) + ["PATCH"] * len(OBJECTS)
 
 
 def test_cache_file_is_private_and_holds_only_kind_names(tmp_path):
