@@ -39,6 +39,8 @@ def _env(kube, extra=None):
     for key in list(env):
         if key.startswith("SUPERTODO_") and key != "SUPERTODO_SCHEMA_DIR":
             env.pop(key)
+    # the chart's GitRepository reads the local cluster's Git server (the Flux double fetches it for real)
+    env["SUPERTODO_GIT_URL"] = kube.git_url
     env.setdefault("SUPERTODO_SCHEMA_DIR", os.environ.get("SUPERTODO_SCHEMA_DIR", str(REPO.parent / "shared" / "schemas")))
     # site.yml ends with the environment report: keep its files out of the user's state directory.
     env["SUPERTODO_VERIFY_REPORT_DIR"] = REPORT_DIR
@@ -72,7 +74,7 @@ def _versions(kube, ns):
     out = {}
     for kinds, space in (("namespace/%s" % ns, None),
                          ("resourcequotas,limitranges,serviceaccounts,secrets,roles,rolebindings,networkpolicies,"
-                          "helmreleases.helm.toolkit.fluxcd.io", ns),
+                          "helmreleases.helm.toolkit.fluxcd.io,gitrepositories.source.toolkit.fluxcd.io", ns),
                          ("gitrepositories.source.toolkit.fluxcd.io,kustomizations.kustomize.toolkit.fluxcd.io",
                           "flux-system")):
         args = ["get", kinds] + (["-n", space] if space else [])
@@ -148,11 +150,14 @@ def test_staging_converges_with_every_object(kube, staging):
     assert quota["spec"]["hard"] == {"requests.cpu": "4", "requests.memory": "8Gi"}
     kinds = {k for k, _n, _m in staging["versions"]}
     assert {"Namespace", "ResourceQuota", "LimitRange", "ServiceAccount", "Secret", "Role", "RoleBinding",
-            "NetworkPolicy", "HelmRelease", "GitRepository", "Kustomization"} <= kinds
+            "NetworkPolicy", "HelmRelease", "GitRepository"} <= kinds
+    # apply mode applies no Flux Kustomization and leaves the bootstrap's GitRepository alone
+    assert not [k for k in staging["versions"] if k[0] == "Kustomization" or k[1] == "flux-system"]
     hr = _get(kube, "-n", "staging", "get", "helmreleases.helm.toolkit.fluxcd.io", "super-todo")
     assert hr["spec"]["values"]["app"]["logLevel"] == "DEBUG"
-    assert hr["spec"]["chart"]["spec"]["sourceRef"] == {"kind": "GitRepository", "name": "flux-system",
-                                                        "namespace": "flux-system"}
+    assert hr["spec"]["chart"]["spec"]["sourceRef"] == {"kind": "GitRepository", "name": "super-todo",
+                                                        "namespace": "staging"}
+    assert hr["spec"]["dependsOn"] == [{"name": "postgres-staging"}, {"name": "redis-staging"}]
     managers = [m for m in hr["metadata"]["managedFields"] if m["manager"] == FIELD_MANAGER]
     assert managers and managers[0]["operation"] == "Apply"
 
