@@ -3,7 +3,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Moving staging between delivery modes on a bootstrapped local cluster of its own (real kube-apiserver, the
 loopback Git server, the Flux double reading Git): apply mode -> GitOps (playbooks/gitops.yml) -> apply mode
-(playbooks/gitops.yml -e delivery_gitops_remove=true, then playbooks/site.yml). Nothing is deleted on the way (the
+(playbooks/gitops.yml -e delivery_gitops_remove=true, then playbooks/site.yml, which names the fields
+kustomize-controller applied with other values and takes them over with delivery_force_conflicts). Nothing is deleted on the way (the
 same uids), and afterwards every object has one owner: apply mode refuses while Flux Kustomizations of the
 environment exist, and no Kustomization keeps an object of the environment after the move back. The bootstrap's
 GitRepository is never written by the collection."""
@@ -179,7 +180,16 @@ def test_apply_to_gitops_and_back_deletes_nothing_and_leaves_one_owner(e):
     ok(e.playbook("gitops.yml", "-e", "delivery_gitops_remove=true"))
     assert not [k for k in STAGING_KS if e.get(KS, k, FLUX_NS)]
     assert uids(e) == applied
-    ok(e.playbook("site.yml"))
+    # the fields kustomize-controller applied with other values (the chart's source) are named, not taken
+    conflict = e.playbook("site.yml")
+    assert conflict.returncode != 0
+    text = " ".join(conflict.stdout.split())
+    assert "HelmRelease staging/super-todo: .spec.chart.spec.sourceRef" in text and "owned by kustomize-controller" in text, \
+        conflict.stdout[-3000:]
+    assert uids(e) == applied
+    # taking them over is explicit, and says what it took
+    moved = ok(e.playbook("site.yml", "-e", "delivery_force_conflicts=true"))
+    assert "from kustomize-controller" in moved.stdout
     assert uids(e) == applied
     hr = e.get(HR, "super-todo", "staging")
     assert hr["spec"]["chart"]["spec"]["sourceRef"] == {"kind": "GitRepository", "name": "super-todo",
