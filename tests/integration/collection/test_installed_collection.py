@@ -178,8 +178,10 @@ def test_staging_converges_on_the_local_cluster_then_verify_offline_passes(insta
     existed = kube.kubectl("get", "namespace", "staging").returncode == 0
     report_dir = installed["base"] / "verify-report"
     try:
+        # the Git repository Flux pulls: the local cluster's Git server (the inventories read SUPERTODO_GIT_URL)
         proc = ok(playbook(installed, "staging", "supertodo.platform.site", *OLD_CLUSTER,
-                           extra_env={"SUPERTODO_VERIFY_REPORT_DIR": str(report_dir)}, kubeconfig=kube.kubeconfig))
+                           extra_env={"SUPERTODO_VERIFY_REPORT_DIR": str(report_dir),
+                                      "SUPERTODO_GIT_URL": kube.git_url}, kubeconfig=kube.kubeconfig))
         text = " ".join(proc.stdout.split())
         # custom resources were checked against the CRDs the cluster serves: no warning about them
         assert "custom resources not checked against a CRD" not in text
