@@ -27,7 +27,7 @@ def _module(kube, tmp_path, objects, **params):
     play = [{"hosts": "localhost", "gather_facts": False, "tasks": [
         {"name": "apply", "supertodo.platform.manifest_apply": args, "register": "out", "ignore_errors": True},
         {"name": "result", "ansible.builtin.copy": {"content": "{{ out | to_json }}", "dest": str(tmp_path / "out.json"),
-                                                   "mode": "0600"}}]}]
+                                                    "mode": "0600"}}]}]
     (tmp_path / "play.yml").write_text(yaml.safe_dump(play))
     proc = subprocess.run(["ansible-playbook", "-i", "localhost,", "-c", "local", str(tmp_path / "play.yml")],
                           cwd=str(REPO), env=kube.env, capture_output=True, text=True, timeout=300, check=False)

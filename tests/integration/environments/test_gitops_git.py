@@ -65,10 +65,10 @@ def run(tmp_path, bare, workdir="", **extra):
          "when": not workdir},
         {"name": "git side", "ansible.builtin.include_role": {"name": "supertodo.platform.delivery", "tasks_from": "git.yml"}},
         {"name": "result", "ansible.builtin.copy": {"content": "{{ __supertodo_delivery | to_json }}", "dest": str(out),
-                                                   "mode": "0600"}}]}]
+                                                    "mode": "0600"}}]}]
     (tmp_path / "play.yml").write_text(yaml.safe_dump(play))
     (tmp_path / "hosts.yml").write_text("all:\n  hosts:\n    localhost:\n      ansible_connection: local\n"
-                                         "      ansible_python_interpreter: '{{ ansible_playbook_python }}'\n")
+                                        "      ansible_python_interpreter: '{{ ansible_playbook_python }}'\n")
     env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
     env["PATH"] = "%s:%s" % (REPO / ".venv" / "bin", env.get("PATH", ""))
     proc = subprocess.run(["ansible-playbook", "-i", str(tmp_path / "hosts.yml"), str(tmp_path / "play.yml")],

@@ -126,7 +126,7 @@ def uids(e):
                            (HR, "redis-staging", "staging"), ("deployment", "super-todo", "staging"),
                            ("networkpolicy", "allow-same-namespace", "staging")):
         obj = e.get(kind, name, ns or "default") if ns else json.loads(ok(e.run("kubectl", "get", kind, name, "-o",
-                                                                                   "json")).stdout)
+                                                                                "json")).stdout)
         out[(kind, name)] = obj["metadata"]["uid"] if obj else None
     return out
 

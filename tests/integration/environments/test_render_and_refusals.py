@@ -152,8 +152,8 @@ def test_render_into_a_tree_of_the_previous_layout_removes_its_files(tmp_path):
     for rel, text in {"kustomization.yaml": "resources: [namespaces, clusters]\n",
                       "namespaces/kustomization.yaml": "resources: [staging-namespace.yaml]\n",
                       "namespaces/staging-namespace.yaml": "---\napiVersion: v1\nkind: Namespace\nmetadata: {name: staging}\n",
-                      "clusters/my-cluster/super-todo-helmchart.yaml": "---\napiVersion: source.toolkit.fluxcd.io/v1\n"
-                                                                      "kind: GitRepository\nmetadata: {name: flux-system}\n"}.items():
+                      "clusters/my-cluster/super-todo-helmchart.yaml": ("---\napiVersion: source.toolkit.fluxcd.io/v1\n"
+                                                                        "kind: GitRepository\nmetadata: {name: flux-system}\n")}.items():
         (old / rel).parent.mkdir(parents=True, exist_ok=True)
         (old / rel).write_text(header + text)
     _ok(playbook("staging", "render.yml", "-e", "supertodo_render_dir=%s" % old))
