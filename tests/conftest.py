@@ -54,8 +54,8 @@ class Kube:
         self.state_dir = cluster.state
         self.kubeconfig = str(cluster.kubeconfig)
         self.git_url = cluster.git_url()
-        # not in .env yet: preflight accepts only https:// and ssh:// Git URLs (Flux also takes http://)
-        self.env = tool_env(self.kubeconfig)
+        # the inventories' supertodo_git_url: the cluster's Git server, which the Flux double fetches
+        self.env = tool_env(self.kubeconfig, self.git_url)
         self.up_result = up_result
 
     def kubectl(self, *args, timeout=120, input=None) -> subprocess.CompletedProcess:

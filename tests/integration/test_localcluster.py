@@ -390,7 +390,8 @@ def test_up_from_nothing_and_down_leaves_no_process_and_no_port(tmp_path, kube):
     try:
         assert up.returncode == 0, up.stderr
         info = json.loads((state / "cluster.json").read_text())
-        assert up.stdout.strip() == "export KUBECONFIG=%s" % (state.resolve() / "kubeconfig")
+        assert up.stdout.strip().splitlines() == ["export KUBECONFIG=%s" % (state.resolve() / "kubeconfig"),
+                                                  "export SUPERTODO_GIT_URL=%s" % info["git_url"]]
         assert len(build.build_history()) == builds, "up rebuilt the binaries"
         assert info["built"] is False
         status = _run_cli(state, "status", "--json")

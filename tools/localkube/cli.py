@@ -1,4 +1,4 @@
-"""Command line of ``tools/localcluster``: up | down | status | env | build."""
+"""Command line of ``tools/localcluster``: up | down | status | env | bootstrap | build."""
 
 from __future__ import annotations
 
@@ -25,6 +25,10 @@ def main(argv=None):
     st = sub.add_parser("status", help="what runs (exit 0 when the API is ready, 3 when not running)")
     st.add_argument("--json", action="store_true")
     sub.add_parser("env", help="print 'export KUBECONFIG=...'")
+    bs = sub.add_parser("bootstrap", help="what 'flux bootstrap git' does, on the cluster's Git server: commit "
+                                          "<path>/flux-system/ and apply GitRepository and Kustomization flux-system")
+    bs.add_argument("--path", default="flux-cd/clusters/my-cluster", help="the cluster folder in the repository")
+    bs.add_argument("--branch", default="main")
     bd = sub.add_parser("build", help="build and cache the control-plane binaries (skipped when cached)")
     bd.add_argument("--force", action="store_true", help="rebuild even when cached")
     args = parser.parse_args(argv)
@@ -47,6 +51,10 @@ def main(argv=None):
             return 0
         if args.command == "env":
             print(cluster.env())
+            return 0
+        if args.command == "bootstrap":
+            result = cluster.bootstrap(path=args.path, branch=args.branch)
+            print("%s %s" % (result["url"], result["commit"]))
             return 0
         status = cluster.status()
         if args.json:

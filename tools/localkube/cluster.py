@@ -23,6 +23,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+import yaml
+
 from localkube import KUBE_VERSION, LocalClusterError
 from localkube import build, crds, paths, procs
 from localkube.pki import PKI
@@ -43,6 +45,40 @@ GIT_PORT_LOW, GIT_PORT_HIGH = 19500, 19900   # above the control-plane blocks; 1
 # What the seed commit of an empty repository holds: the chart at the path the HelmRelease names today
 # (./charts/super-todo) and at the path the rendered tree writes it (<super_todo_tree_path>/charts/super-todo).
 SEED_CHART_PATHS = ("charts/super-todo", "flux-cd/charts/super-todo")
+# What `flux bootstrap git --url=<repo> --branch=<branch> --path=<path>` commits under <path>/flux-system/ besides
+# gotk-components.yaml (the controllers and CRDs: the local cluster has the CRDs and the Flux double instead), and applies.
+GOTK_SYNC = """---
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: GitRepository
+metadata:
+  name: flux-system
+  namespace: flux-system
+spec:
+  interval: 1m0s
+  ref:
+    branch: %(branch)s
+  url: %(url)s
+---
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata:
+  name: flux-system
+  namespace: flux-system
+spec:
+  interval: 10m0s
+  path: ./%(path)s
+  prune: true
+  sourceRef:
+    kind: GitRepository
+    name: flux-system
+"""
+GOTK_KUSTOMIZATION = """apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+- gotk-sync.yaml
+"""
+BOOTSTRAP_PATH = "flux-cd/clusters/my-cluster"
+BOOTSTRAP_MANAGER = "flux-client-side-apply"     # the field manager of the Flux CLI's applies
 # Opt-in API audit log (request counting in benchmarks/): one event per request at level Metadata (who, verb,
 # resource, URI, user agent, status; no bodies), written when the request completes.
 AUDIT_POLICY = """apiVersion: audit.k8s.io/v1
@@ -137,8 +173,12 @@ class Cluster:
         return _git_url(port) if port else None
 
     def env(self):
-        # SUPERTODO_GIT_URL (git_url()) is not exported yet: preflight accepts only https:// and ssh:// URLs
-        return "export KUBECONFIG=%s" % self.kubeconfig
+        """The shell lines ``eval "$(localcluster env)"`` runs: KUBECONFIG, and SUPERTODO_GIT_URL (the inventories'
+        supertodo_git_url) pointing at the cluster's Git server, which the Flux double fetches."""
+        lines = ["export KUBECONFIG=%s" % self.kubeconfig]
+        if self.git_url():
+            lines.append("export SUPERTODO_GIT_URL=%s" % self.git_url())
+        return "\n".join(lines)
 
     def _clients(self):
         clients = {
@@ -383,7 +423,7 @@ class Cluster:
         if fluxdouble_present():
             flux = self._spawn(started, "flux-double", [
                 sys.executable, "-m", "localkube.fluxdouble", "--kubeconfig", self.kubeconfig,
-                "--state-dir", self.state, "--repo-root", paths.REPO_ROOT, "--schema-dir", self.schema_dir], env=env)
+                "--state-dir", self.state, "--schema-dir", self.schema_dir], env=env)
             if flux.poll() is not None:
                 raise LocalClusterError("the Flux controller double exited at once (code %s): %s" % (
                     flux.returncode, procs.tail(self.logs / "flux-double.log")))
@@ -409,6 +449,53 @@ class Cluster:
         ready = [n["metadata"]["name"] for n in items for c in n.get("status", {}).get("conditions", [])
                  if c["type"] == "Ready" and c["status"] == "True"]
         return len(set(ready) & {n for n, dummy in NODES}) == len(NODES)
+
+    # ------------------------------------------------------------------------------------------- bootstrap
+    def bootstrap(self, path=BOOTSTRAP_PATH, branch=GIT_BRANCH, repo=GIT_REPO):
+        """What ``flux bootstrap git`` does, for the repository ``repo`` of the cluster's Git server: commit
+        ``<path>/flux-system/gotk-sync.yaml`` (GitRepository and Kustomization ``flux-system``) and its
+        kustomization.yaml on ``branch`` (unless they are there already), push, and apply the two objects
+        server-side (field manager flux-client-side-apply). Returns ``{"url", "commit", "pushed"}``."""
+        port = self.git_port()
+        if not port or not self.pidfile.read():
+            raise LocalClusterError("the local cluster in %s is not running (run: localcluster up)" % self.state)
+        url = "http://127.0.0.1:%d/%s" % (port, repo)
+        sync = GOTK_SYNC % {"url": url, "branch": branch, "path": path.strip("/").lstrip("./")}
+        work = self.state / "git" / "bootstrap"
+        shutil.rmtree(work, ignore_errors=True)
+        git = [gitserver.git_binary(), "-c", "user.name=flux", "-c", "user.email=flux@localhost"]
+
+        def run(*args, cwd=work):
+            out = subprocess.run(git + list(args), cwd=str(cwd), capture_output=True, text=True, check=False)
+            if out.returncode != 0:
+                raise LocalClusterError("bootstrap: git %s failed: %s" % (args[0], out.stderr.strip()))
+            return out.stdout.strip()
+
+        run("clone", "--quiet", "--branch", branch, url, str(work), cwd=self.state)
+        folder = work / path.strip("/") / "flux-system"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "gotk-sync.yaml").write_text(sync)
+        (folder / "kustomization.yaml").write_text(GOTK_KUSTOMIZATION)
+        run("add", "--all")
+        pushed = bool(run("status", "--porcelain"))
+        if pushed:
+            run("commit", "--quiet", "-m", "Add Flux sync manifests")
+            run("push", "--quiet", "origin", "HEAD:refs/heads/%s" % branch)
+        commit = run("rev-parse", "HEAD")
+        shutil.rmtree(work, ignore_errors=True)
+        rest = self.rest()
+        for doc in yaml.safe_load_all(sync):
+            if not doc:
+                continue
+            group_version = doc["apiVersion"]
+            plural = {"GitRepository": "gitrepositories", "Kustomization": "kustomizations"}[doc["kind"]]
+            rest.request("PATCH", "/apis/%s/namespaces/flux-system/%s/%s" % (
+                group_version, plural, doc["metadata"]["name"]), body=doc,
+                params={"fieldManager": BOOTSTRAP_MANAGER, "force": "true"},
+                content_type="application/apply-patch+yaml")
+        self.say("bootstrapped: %s/flux-system/ on %s of %s (%s), GitRepository and Kustomization flux-system "
+                 "applied" % (path, branch, url, commit[:12]))
+        return {"url": url, "commit": commit, "pushed": pushed}
 
     # ------------------------------------------------------------------------------------------------ down
     def _stop_all(self, entries):
