@@ -415,10 +415,13 @@ def test_staging_tree_renders_and_builds(tmp_path):
                 "infrastructure/redis/helmrepository.yaml", "infrastructure/redis/staging/helmrelease.yaml"):
         assert (tmp_path / rel).is_file(), rel
     assert not list(tmp_path.rglob("objectstore.yaml")) and not list(tmp_path.rglob("snapshot-cronjob.yaml"))
-    out = subprocess.run(["kubectl", "kustomize", str(tmp_path)], capture_output=True, text=True, env=_env(),
-                         timeout=120, check=False)
-    assert out.returncode == 0, out.stderr
-    kinds = {(o["kind"], o["metadata"]["name"]) for o in yaml.safe_load_all(out.stdout) if o}
+    # no root kustomization.yaml (Flux's layout, docs/gitops.md): kustomize builds each folder that has one
+    kinds = set()
+    for folder in sorted({p.parent for p in tmp_path.rglob("kustomization.yaml")}):
+        out = subprocess.run(["kubectl", "kustomize", str(folder)], capture_output=True, text=True, env=_env(),
+                             timeout=120, check=False)
+        assert out.returncode == 0, out.stderr
+        kinds |= {(o["kind"], o["metadata"]["name"]) for o in yaml.safe_load_all(out.stdout) if o}
     assert {("HelmRelease", "postgres-staging"), ("HelmRelease", "redis-staging"),
             ("HelmRepository", "cloudnative-pg"), ("HelmRepository", "bitnami")} <= kinds
 
