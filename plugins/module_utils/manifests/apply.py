@@ -32,8 +32,12 @@ from ansible_collections.supertodo.platform.plugins.module_utils.manifests.error
 from ansible_collections.supertodo.platform.plugins.module_utils.manifests.objects import order, redact, ref
 
 _UNKNOWN_FIELD = re.compile(r"(\.[^\s:]+): field not declared in schema")
-# 'conflict with "kubectl-edit" using v1: .data.a' (Kubernetes 1.20+; newer servers may add "with subresource ...")
-_CONFLICT = re.compile(r'conflict with "([^"]+)"(?: with subresource "[^"]*")? using [^:\s]+: ?(\S+)')
+# The API server's words for a conflict (k8s.io/apimachinery fieldmanager): a cause per field, type
+# FieldManagerConflict, message 'conflict with "<manager>"' (' using <apiVersion>' when the manager made an Update,
+# ' with subresource "<s>"' on newer servers) and field '.data.a'; the Status message repeats them, as
+# 'conflict with "m" using v1: .data.a' for one and 'conflicts with "m" using v1:\n- .data.a\n- .data.b' for several.
+_MANAGER = re.compile(r'conflicts? with "([^"]+)"')
+_MESSAGE_CONFLICTS = re.compile(r'conflicts? with "([^"]+)"[^:\n]*:((?:\n- \S+)+| \S+)')
 _PREDICT = object()  # check mode: the object cannot be read because its kind is not served yet
 _BOOKKEEPING = ("resourceVersion", "generation", "managedFields", "creationTimestamp", "uid", "selfLink")
 # list items are matched by the first of these keys both sides have, else by position
@@ -96,16 +100,19 @@ def _is_custom(obj):
 def conflicts_of(exc):
     """``[{"field": ..., "manager": ...}]`` from a 409 answer to a server-side apply."""
     found = []
-    causes = (((exc.body or {}).get("details") or {}).get("causes") or []) if isinstance(exc.body, dict) else []
-    for cause in causes:
+    body = exc.body if isinstance(exc.body, dict) else {}
+    for cause in (body.get("details") or {}).get("causes") or []:
         if cause.get("type") != "FieldManagerConflict":
             continue
-        match = _CONFLICT.search(cause.get("message") or "")
-        found.append({"field": cause.get("field") or (match.group(2) if match else "?"),
-                      "manager": match.group(1) if match else "?"})
-    if not found:
-        found = [{"field": field, "manager": manager} for manager, field in _CONFLICT.findall(str(exc))]
-    return found or [{"field": "?", "manager": "?"}]
+        match = _MANAGER.search(cause.get("message") or "")
+        found.append({"field": cause.get("field") or "?", "manager": match.group(1) if match else "?"})
+    if not found or all(c["field"] == "?" for c in found):
+        text = body.get("message") or str(exc)
+        found = [{"field": field.strip().lstrip("- ").strip(), "manager": manager}
+                 for manager, fields in _MESSAGE_CONFLICTS.findall(text)
+                 for field in (fields.split("\n- ") if "\n- " in fields else [fields])
+                 if field.strip().lstrip("- ").strip()]
+    return found or [{"field": "? (%s)" % (body.get("message") or exc), "manager": "?"}]
 
 
 def other_managers(obj, field_manager):

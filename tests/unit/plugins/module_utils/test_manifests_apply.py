@@ -205,3 +205,23 @@ def test_same_value_as_the_other_manager_is_no_conflict_and_sole_ownership_costs
     # a: GET + PATCH (only we and a status writer manage it); b: GET + dry run + PATCH
     assert kube.requests == 5
     assert [c[3].get("dryRun") for c in kube.calls if c[0] == "PATCH"] == ["All", None, None]
+
+
+@pytest.mark.parametrize("body, message, expected", [
+    # a cause per field (Kubernetes 1.20+): manager of an Update has its apiVersion, of an Apply none
+    ({"details": {"causes": [{"type": "FieldManagerConflict", "message": 'conflict with "kubectl-edit" using v1',
+                              "field": ".data.level"},
+                             {"type": "FieldManagerConflict", "message": 'conflict with "kustomize-controller"',
+                              "field": ".spec.chart.spec.sourceRef.name"}]}}, "",
+     [(".data.level", "kubectl-edit"), (".spec.chart.spec.sourceRef.name", "kustomize-controller")]),
+    # only the message: one conflict, then several of one manager
+    (None, 'PATCH x: 409 Apply failed with 1 conflict: conflict with "kubectl-edit" using v1: .data.level',
+     [(".data.level", "kubectl-edit")]),
+    ({"message": 'Apply failed with 2 conflicts: conflicts with "helm-controller":\n- .spec.replicas\n- .spec.x'}, "",
+     [(".spec.replicas", "helm-controller"), (".spec.x", "helm-controller")]),
+])
+def test_conflicts_are_read_from_the_answer(body, message, expected):
+    from ansible_collections.supertodo.platform.plugins.module_utils.kube.errors import ApiError
+    from ansible_collections.supertodo.platform.plugins.module_utils.manifests.apply import conflicts_of
+    found = conflicts_of(ApiError(message or "PATCH x: 409", 409, "Conflict", body))
+    assert [(c["field"], c["manager"]) for c in found] == expected
