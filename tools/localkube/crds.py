@@ -99,7 +99,7 @@ def install(rest, schema_dir: Path, state_dir: Path, timeout=120.0):
     while pending:
         for name in sorted(pending):
             obj = rest.get("%s/%s" % (CRD_PATH, name))
-            conds = {c["type"]: c["status"] for c in obj.get("status", {}).get("conditions", [])}
+            conds = {c["type"]: c["status"] for c in (obj.get("status") or {}).get("conditions") or []}
             if conds.get("Established") == "True" and conds.get("NamesAccepted") == "True":
                 pending.discard(name)
         if pending and time.monotonic() > deadline:
