@@ -371,7 +371,7 @@ class Store:
                 raise ApiError(400, {"detail": "Invalid field name: %s" % key})
 
         def match(obj, key, value):
-            field, _, op = key.partition("__")
+            field, dummy, op = key.partition("__")
             have = obj.get(field)
             if isinstance(have, tuple):
                 have = have[1]

@@ -367,4 +367,3 @@ def serve(state_dir, token, task_env, port=0):
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, api
-

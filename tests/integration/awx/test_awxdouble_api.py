@@ -37,7 +37,7 @@ def _create(awx, lst, body):
 
 
 def test_version_headers_ping_and_authentication(awx):
-    status, _, headers = awx.call("GET", "ping/", token=False, raw=True)
+    status, dummy, headers = awx.call("GET", "ping/", token=False, raw=True)
     assert status == 200
     assert headers["X-API-Product-Name"] == "AWX" and headers["X-API-Product-Version"] == "24.6.1"
     assert awx.call("GET", "organizations/", token=False)[0] == 401
