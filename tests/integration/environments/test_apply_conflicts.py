@@ -40,7 +40,7 @@ def _cm(ns, name, data):
 
 
 def _data(kube, ns, name):
-    out = kube.kubectl("-n", ns, "get", "configmap", name, "-o", "json")
+    out = kube.kubectl("-n", ns, "get", "configmap", name, "-o", "json", "--show-managed-fields")
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
 

@@ -109,7 +109,8 @@ class Env:
         for args in (["add", "--all"], ["commit", "-q", "-m", "Add Flux sync manifests"], ["push", "-q", "origin", "HEAD:main"]):
             out = self.run(*git, *args, cwd=work)
             assert out.returncode == 0, out.stderr
-        assert self.run("kubectl", "create", "namespace", FLUX_NS).returncode == 0
+        ns = self.run("kubectl", "create", "namespace", FLUX_NS)
+        assert ns.returncode == 0 or "AlreadyExists" in ns.stderr, ns.stderr
         out = self.run("kubectl", "apply", "--server-side", "--field-manager=flux-client-side-apply", "-f",
                        folder / "gotk-sync.yaml")
         assert out.returncode == 0, out.stderr
