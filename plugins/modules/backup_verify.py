@@ -68,7 +68,8 @@ options:
   deep:
     description:
       - Also read the newest usable backup's data tar(s) to the end (tar structure, member sizes, object sizes,
-        C(backup_label) against C(backup.info)). Costs a full download of that backup.
+        C(backup_label) against C(backup.info)), and report the server-side encryption of each tar. Costs a full
+        download of that backup.
     type: bool
     default: false
   cluster:

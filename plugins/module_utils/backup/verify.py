@@ -446,8 +446,10 @@ def deep_check(store, arc, backup):
     members = 0
     payload = 0
     label = None
+    encryption = {}
     for filename, key, listed_size in files:
-        body, length = store.open(key)
+        body, length, meta = store.open_object(key)
+        encryption[filename] = meta.get("encryption")
         reader = _CountingReader(body)
         try:
             with tarfile.open(fileobj=_decompressor(filename, reader), mode="r|") as tar:
@@ -487,8 +489,10 @@ def deep_check(store, arc, backup):
         return _result("failed", "backup %s: backup_label does not name begin_wal %s" % (backup.backup_id,
                                                                                          backup.begin_wal))
     return _result("ok", "backup %s: %d tar files, %d members, %d bytes of data read to the end; backup_label "
-                         "matches backup.info" % (backup.backup_id, len(files), members, payload),
-                   members=members, data_bytes=payload)
+                         "matches backup.info; server-side encryption %s"
+                   % (backup.backup_id, len(files), members, payload,
+                      ", ".join(sorted(set(encryption.values())))),
+                   members=members, data_bytes=payload, encryption=encryption)
 
 
 class _Decompress:

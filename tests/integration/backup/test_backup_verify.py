@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
+import threading
+import time
 import uuid
 
 import pytest
@@ -23,7 +26,7 @@ def params(s3, **over):
     out = {
         "destination_path": DEST, "server_name": SERVER, "endpoint_url": s3.endpoint_url,
         "aws_access_key": s3.access_key, "aws_secret_key": s3.secret_key, "region": "us-east-1",
-        "validate_certs": True, "connect_timeout": 2.0, "session_token": None,
+        "validate_certs": True, "connect_timeout": 2.0, "read_timeout": 30.0, "session_token": None,
         "max_backup_age": "1h", "retention_window": None, "retention_tolerance": "1d", "rpo": "1h",
         "min_backups": 2, "deep": False, "cluster": None,
     }
@@ -51,8 +54,14 @@ def test_healthy_archive_passes_every_check(archive):
     assert res["checks"]["deep"]["status"] == "ok" and res["checks"]["deep"]["members"] > 100
     assert res["recovery_window"]["first"] is not None and res["recovery_window"]["last"] is not None
     assert 0 <= res["rpo_seconds"] < 600
-    # one listing page for this small archive + one read per backup.info + the deep read
-    assert res["s3_requests"] <= 1 + 2 + 1 + 1
+    # one listing page for this small archive + one read per backup.info + the HEAD of the newest WAL + the deep read
+    assert res["s3_requests"] <= 1 + 2 + 1 + 1 + 1
+    # every DONE backup's data tar is listed with its size
+    assert all(b["data_files"] >= 1 and b["data_bytes"] > 0 for b in res["backups"])
+    # the fixture archives without server-side encryption, and SeaweedFS says so
+    assert res["encryption"]["summary"] == "none"
+    assert res["checks"]["deep"]["encryption"] == {os.path.basename(k): "none" for k in keys(
+        archive.s3, "postgres-production/%s/base/%s/" % (SERVER, res["backups"][-1]["backup_id"])) if ".tar" in k}
 
 
 def test_retention_window_covered_then_not_enforcing(archive):
@@ -120,6 +129,130 @@ def test_truncated_data_tar_fails_deep(archive):
     res = backup_verify.verify(params(archive.s3, server_name=name, deep=True))
     assert res["failed_checks"] == ["deep"], res["checks"]
     assert "not a complete tar archive" in res["checks"]["deep"]["message"]
+
+
+def test_deleted_data_tar_fails_without_deep(archive):
+    """The newest backup's data.tar is gone: base_backups fails from the listing alone, naming the backup."""
+    name, prefix = damaged_copy(archive.s3)
+    client = archive.s3.client()
+    data_key = sorted(k for k in keys(archive.s3, prefix + "base/") if "/data.tar" in k)[-1]
+    backup_id = data_key.split("/")[-2]
+    client.delete_object(Bucket=BUCKET, Key=data_key)
+    res = backup_verify.verify(params(archive.s3, server_name=name, min_backups=1))
+    assert res["failed_checks"] == ["base_backups"], res["checks"]
+    assert "%s (data.tar missing under base/%s/)" % (backup_id, backup_id) in res["checks"]["base_backups"]["message"]
+    assert [b["usable"] for b in res["backups"]] == [True, False]
+    # an empty object in its place (an upload that wrote nothing) is no better
+    client.put_object(Bucket=BUCKET, Key=data_key, Body=b"")
+    res = backup_verify.verify(params(archive.s3, server_name=name, min_backups=1))
+    assert "%s is empty (0 bytes)" % os.path.basename(data_key) in res["checks"]["base_backups"]["message"]
+    assert res["failed_checks"] == ["base_backups"]
+
+
+def test_wal_archived_only_up_to_before_the_newest_backups_end_wal(archive):
+    """WAL stops before the newest backup's end_wal: no gap on the replay path, but that backup never becomes
+    consistent, so wal_continuity fails naming its end_wal."""
+    name, prefix = damaged_copy(archive.s3)
+    client = archive.s3.client()
+    info_key = sorted(k for k in keys(archive.s3, prefix + "base/") if k.endswith("backup.info"))[-1]
+    info = dict(line.split("=", 1) for line in client.get_object(Bucket=BUCKET, Key=info_key)["Body"].read()
+                .decode().splitlines() if "=" in line)
+    end_wal = info["end_wal"]
+    dropped = [k for k in keys(archive.s3, prefix + "wals/")
+               if os.path.basename(k)[:24] >= end_wal and k.endswith(".gz") and ".backup" not in k]
+    assert dropped
+    for key in dropped:
+        client.delete_object(Bucket=BUCKET, Key=key)
+    res = backup_verify.verify(params(archive.s3, server_name=name))
+    assert res["failed_checks"] == ["wal_continuity"], res["checks"]
+    message = res["checks"]["wal_continuity"]["message"]
+    assert "the newest backup %s needs WAL %s through its end_wal %s" % (info_key.split("/")[-2], info["begin_wal"],
+                                                                         end_wal) in message
+    assert "not archived: " in message and end_wal in message
+
+
+def test_server_side_encryption_is_reported(archive):
+    """A copy written with SSE AES256 (as barman-cloud -e AES256 writes it): SeaweedFS reports it on every read."""
+    name = "sse-" + uuid.uuid4().hex[:8]
+    client = archive.s3.client()
+    src = "postgres-production/%s/" % SERVER
+    for key in keys(archive.s3, src):
+        client.copy_object(Bucket=BUCKET, Key="postgres-production/%s/%s" % (name, key[len(src):]),
+                           CopySource={"Bucket": BUCKET, "Key": key}, ServerSideEncryption="AES256")
+    res = backup_verify.verify(params(archive.s3, server_name=name, deep=True))
+    assert res["failed_checks"] == [], res["checks"]
+    assert res["encryption"]["summary"] == "AES256"
+    assert set(res["encryption"]["backups"].values()) == {"AES256"} and res["encryption"]["wal"] == "AES256"
+    assert [b["encryption"] for b in res["backups"]] == ["AES256", "AES256"]
+    assert set(res["checks"]["deep"]["encryption"].values()) == {"AES256"}
+    assert "server-side encryption AES256" in res["checks"]["archive"]["message"]
+    # the newest WAL segment rewritten without encryption: reported as mixed, naming it
+    newest = "postgres-production/%s/wals/%s/%s" % (name, res["newest_wal"][:16], res["newest_wal"])
+    key = list(keys(archive.s3, newest))[0]
+    client.copy_object(Bucket=BUCKET, Key=key, CopySource={"Bucket": BUCKET, "Key": key}, MetadataDirective="REPLACE")
+    res = backup_verify.verify(params(archive.s3, server_name=name))
+    assert res["encryption"]["summary"] == "mixed" and res["encryption"]["wal"] == "none"
+    assert "none: the newest WAL %s" % res["newest_wal"] in res["checks"]["archive"]["message"]
+
+
+class HungEndpoint:
+    """A loopback TCP server that accepts connections and never answers (a hung S3 endpoint)."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.2)
+        self.url = "http://127.0.0.1:%d" % self.sock.getsockname()[1]
+        self.accepted = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while not self.stop.is_set():
+            try:
+                conn, dummy = self.sock.accept()
+            except socket.timeout:
+                continue
+            self.accepted.append(conn)
+
+    def close(self):
+        self.stop.set()
+        self.thread.join(5)
+        for conn in self.accepted:
+            conn.close()
+        self.sock.close()
+
+
+def test_hung_endpoint_fails_within_the_read_timeout():
+    """An endpoint that accepts and never answers fails after read_timeout (2s here), naming it and the option;
+    bounded: the verification runs in a thread the test stops waiting for after 30s, then the server closes."""
+    hung = HungEndpoint()
+    outcome = {}
+
+    def run():
+        started = time.monotonic()
+        try:
+            outcome["result"] = backup_verify.verify({
+                "destination_path": DEST, "server_name": SERVER, "endpoint_url": hung.url, "aws_access_key": "AK",
+                "aws_secret_key": "SK", "connect_timeout": 1.0, "read_timeout": 2.0, "retention_window": None})
+        except StorageError as exc:
+            outcome["error"] = exc
+        outcome["seconds"] = time.monotonic() - started
+
+    worker = threading.Thread(target=run, daemon=True)
+    try:
+        worker.start()
+        worker.join(30)
+        assert not worker.is_alive(), "backup_verify still waiting on a hung endpoint after 30s"
+    finally:
+        hung.close()
+    worker.join(10)
+    assert "error" in outcome, outcome
+    assert str(outcome["error"]) == ("storage: endpoint %s did not answer while listing postgres-production/%s/: "
+                                     "no response within read_timeout 2s" % (hung.url, SERVER))
+    assert hung.accepted and 2 <= outcome["seconds"] < 6
 
 
 def test_empty_archive(archive):

@@ -7,6 +7,8 @@ the playbook runs supertodo.platform.backup_verify and redis_backup_verify with 
 
 from __future__ import annotations
 
+import socket
+import threading
 from pathlib import Path
 
 import pytest
@@ -75,3 +77,47 @@ def test_stopped_s3_server_fails_naming_the_endpoint(request):
     assert run.seconds < 120
     record(request, "S3 server stopped (real SeaweedFS, then stopped)", "fails naming the endpoint", run.fatal(),
            run.seconds)
+
+
+@pytest.fixture
+def hung_endpoint():
+    """A loopback TCP server that accepts connections and never answers: a hung S3 endpoint. Closed at teardown."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    server.settimeout(0.2)
+    stop = threading.Event()
+    accepted = []
+
+    def serve():
+        while not stop.is_set():
+            try:
+                accepted.append(server.accept()[0])
+            except socket.timeout:
+                continue
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield "http://127.0.0.1:%d" % server.getsockname()[1], accepted
+    finally:
+        stop.set()
+        thread.join(5)
+        for conn in accepted:
+            conn.close()
+        server.close()
+
+
+def test_hung_s3_endpoint_fails_within_the_read_timeout_naming_the_endpoint(hung_endpoint, request):
+    """Accepts the connection, never answers: each verification fails after read_timeout (3s in the play), not
+    after botocore's retries of 60s reads."""
+    endpoint, accepted = hung_endpoint
+    run = _verify(endpoint, "AKIAHUNGENDPOINT0000", "hung-endpoint-secret-0123456789", "-e",
+                  "backup_storage_keep_going=true")
+    _assert_clean_failure(run, "storage check failed", "endpoint %s did not answer while listing" % endpoint,
+                          "no response within read_timeout 3s", secret="hung-endpoint-secret-0123456789")
+    # both the PostgreSQL and the Redis verification, each once (a timed-out request is not repeated)
+    assert run.flat.count("no response within read_timeout 3s") >= 2 and len(accepted) == 2
+    assert run.seconds < 60
+    record(request, "S3 endpoint hung (loopback socket: accepts, never answers)",
+           "fails within read_timeout naming the endpoint", run.fatal(), run.seconds)
