@@ -163,7 +163,8 @@ class Engine:
             "name": jt["name"], "job_template": jt["id"], "unified_job_template": jt["id"], "project": jt["project"],
             "inventory": inventory, "playbook": jt["playbook"], "job_type": jt.get("job_type", "run"),
             "status": "pending", "failed": False, "started": None, "finished": None, "elapsed": 0.0,
-            "job_explanation": "", "result_rc": None, "scm_revision": "", "launch_type": "workflow" if workflow else "manual",
+            "job_explanation": "", "result_rc": None, "scm_revision": "",
+            "launch_type": "workflow" if workflow else "manual",
             "extra_vars": json.dumps(answers), "credentials": list(self.store.assoc.get(
                 ("job_templates", jt["id"], "credentials"), [])),
             "_stdout": "", "_ignored": ignored})
@@ -285,7 +286,7 @@ class Engine:
         for name in ("extravars", "envvars", "passwords"):
             (private / "env" / name).chmod(0o600)
         proc = subprocess.run(["ansible-runner", "run", str(private), "-p", job["playbook"], "--inventory",
-                               str(inv_path), "--ident", "job", "-j"], capture_output=True, text=True,
+                               str(inv_path), "--ident", "job"], capture_output=True, text=True,
                               check=False, env=self._proc_env(), timeout=jt.get("timeout") or None)
         artifacts = private / "artifacts" / "job"
         stdout = artifacts / "stdout"
