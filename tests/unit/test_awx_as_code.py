@@ -388,6 +388,15 @@ def test_secrets_only_pass_through_no_log(report):
     assert cred_tasks and all(t["no_log"] for t in cred_tasks)
 
 
+def test_credentials_keep_their_secrets_unless_asked_to_update_them(report):
+    # AWX answers secret inputs as $encrypted$: with update_secrets true the credential tasks would send them again
+    # and report changed on every run (tests/integration/awx shows it against the API double).
+    calls = _calls(report, "awx.awx.credential")
+    assert len(calls) == 2 and all(c["params"]["update_secrets"] is False for c in calls)
+    rotated = run_render(AWX_DIR / "configure.yml", dict(TEST_INPUTS, awx_update_secrets=True))
+    assert all(c["params"]["update_secrets"] is True for c in _calls(rotated, "awx.awx.credential"))
+
+
 def test_workflow_graph_references_only_what_exists(report):
     assert graph_errors(report) == []
 
