@@ -102,7 +102,9 @@ def sa_token(kube):
         time.sleep(1)
     secret = json.loads(kube.kubectl("-n", "kube-system", "get", "secret", sa["secrets"][0]["name"],
                                      "-o", "json").stdout)
-    return base64.b64decode(secret["data"]["token"]).decode()
+    yield base64.b64decode(secret["data"]["token"]).decode()
+    kube.kubectl("delete", "clusterrolebinding", "awx-jobs", "--ignore-not-found")
+    kube.kubectl("-n", "kube-system", "delete", "serviceaccount", "awx-jobs", "--ignore-not-found")
 
 
 @pytest.fixture(scope="module")
