@@ -115,9 +115,45 @@ def conflicts_of(exc):
     return found or [{"field": "? (%s)" % (body.get("message") or exc), "manager": "?"}]
 
 
-def other_managers(obj, field_manager):
-    """Managers of ``obj`` other than ``field_manager`` that own fields outside ``status``."""
+def _field_paths(fields, prefix=()):
+    """Leaf paths of a managedFields ``fieldsV1`` tree; list items and set values (``k:``, ``v:``, ``i:``) as ``*``."""
+    out = []
+    for key, sub in (fields or {}).items():
+        if key == ".":
+            continue
+        step = key[2:] if key.startswith("f:") else "*"
+        if sub:
+            out.extend(_field_paths(sub, prefix + (step,)))
+        else:
+            out.append(prefix + (step,))
+    return out
+
+
+def _sent_paths(value, prefix=()):
+    """Leaf paths of what is sent; list items as ``*``."""
+    if isinstance(value, dict) and value:
+        out = []
+        for key, sub in value.items():
+            out.extend(_sent_paths(sub, prefix + (key,)))
+        return out
+    if isinstance(value, list) and value and any(isinstance(v, (dict, list)) for v in value):
+        out = []
+        for sub in value:
+            out.extend(_sent_paths(sub, prefix + ("*",)))
+        return out
+    return [prefix]
+
+
+def _overlap(a, b):
+    n = min(len(a), len(b))
+    return all(x == y or "*" in (x, y) for x, y in zip(a[:n], b[:n]))
+
+
+def other_managers(obj, field_manager, sent=None):
+    """Managers of ``obj`` other than ``field_manager`` that own fields outside ``status`` (and, given ``sent``,
+    fields that overlap what is sent: only those can conflict)."""
     out = set()
+    sent_paths = _sent_paths({k: v for k, v in sent.items() if k not in ("apiVersion", "kind")}) if sent else None
     for entry in ((obj or {}).get("metadata") or {}).get("managedFields") or []:
         manager = entry.get("manager")
         if not manager or manager == field_manager or entry.get("subresource") == "status":
@@ -125,6 +161,10 @@ def other_managers(obj, field_manager):
         fields = entry.get("fieldsV1") or {}
         if fields and set(fields) <= {"f:status"}:
             continue
+        if sent_paths is not None and fields:
+            theirs = [p for p in _field_paths(fields) if p[:1] != ("status",)]
+            if not any(_overlap(t, mine) for t in theirs for mine in sent_paths):
+                continue
         out.add(manager)
     return sorted(out)
 
@@ -177,7 +217,7 @@ class Applier:
 
     def conflicts(self, obj, before):
         """Conflicts a non-forced apply of ``obj`` would meet: a dry run, only when another manager shares it."""
-        if before is None or not other_managers(before, self.field_manager):
+        if before is None or not other_managers(before, self.field_manager, sent=obj):
             return []
         meta = obj["metadata"]
         try:

@@ -225,3 +225,25 @@ def test_conflicts_are_read_from_the_answer(body, message, expected):
     from ansible_collections.supertodo.platform.plugins.module_utils.manifests.apply import conflicts_of
     found = conflicts_of(ApiError(message or "PATCH x: 409", 409, "Conflict", body))
     assert [(c["field"], c["manager"]) for c in found] == expected
+
+
+def test_only_managers_of_fields_we_send_can_conflict():
+    from ansible_collections.supertodo.platform.plugins.module_utils.manifests.apply import other_managers
+    live = {"metadata": {"name": "super-todo", "managedFields": [
+        {"manager": "supertodo.platform", "operation": "Apply", "fieldsV1": {"f:spec": {"f:values": {}}}},
+        # flux_reconcile's request annotation and the token controller's secrets: nothing we send
+        {"manager": "flux-client-side-apply", "operation": "Update",
+         "fieldsV1": {"f:metadata": {"f:annotations": {".": {}, "f:reconcile.fluxcd.io/requestedAt": {}}}}},
+        {"manager": "kube-controller-manager", "operation": "Update", "fieldsV1": {"f:secrets": {".": {}, "k:{\"name\":\"t\"}": {}}}},
+        {"manager": "helm-controller", "operation": "Update", "fieldsV1": {"f:status": {"f:conditions": {}}}},
+        # a person's edit of a value we send, and of a list item we send
+        {"manager": "kubectl-edit", "operation": "Apply", "fieldsV1": {"f:spec": {"f:values": {"f:replicaCount": {}}}}},
+        {"manager": "kubectl-patch", "operation": "Update",
+         "fieldsV1": {"f:spec": {"f:dependsOn": {"k:{\"name\":\"redis-staging\"}": {".": {}, "f:name": {}}}}}},
+    ]}}
+    sent = {"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+            "metadata": {"name": "super-todo", "namespace": "staging", "labels": {"a": "b"}},
+            "spec": {"values": {"replicaCount": 2}, "dependsOn": [{"name": "redis-staging"}]}}
+    assert other_managers(live, "supertodo.platform", sent=sent) == ["kubectl-edit", "kubectl-patch"]
+    assert other_managers(live, "supertodo.platform") == ["flux-client-side-apply", "kube-controller-manager",
+                                                          "kubectl-edit", "kubectl-patch"]
