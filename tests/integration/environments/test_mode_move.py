@@ -160,7 +160,8 @@ def test_apply_to_gitops_and_back_deletes_nothing_and_leaves_one_owner(e):
     assert uids(e) == applied
     for name in STAGING_KS:
         ks = e.get(KS, name, FLUX_NS)
-        assert ks and ks["status"]["conditions"][0]["status"] == "True", (name, ks and ks.get("status"))
+        ready = [c for c in ((ks or {}).get("status") or {}).get("conditions") or [] if c["type"] == "Ready"]
+        assert ready and ready[0]["status"] == "True", (name, ks and ks.get("status"))
     hr = e.get(HR, "super-todo", "staging")
     assert hr["metadata"]["labels"]["kustomize.toolkit.fluxcd.io/name"] == "super-todo-staging"
     assert hr["spec"]["chart"]["spec"]["sourceRef"] == {"kind": "GitRepository", "name": "flux-system",
