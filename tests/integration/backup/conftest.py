@@ -4,6 +4,7 @@ barman-cloud-wal-archive) per module, a two-backup archive made with barman-clou
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import subprocess
 import time
@@ -91,3 +92,15 @@ def copy_prefix(s3, src_server, dst_server, prefix="postgres-production"):
         client.copy_object(Bucket=BUCKET, Key="%s/%s/%s" % (prefix, dst_server, key[len(src):]),
                            CopySource={"Bucket": BUCKET, "Key": key})
     return keys
+
+
+def record(request, fault, expected, seen, seconds=None):
+    """Append what a test saw to ``$SUPERTODO_RELIABILITY_RECORD`` (JSON lines) when set, as the reliability suite
+    does: the source of the "seen" column of docs/reliability.md."""
+    target = os.environ.get("SUPERTODO_RELIABILITY_RECORD")
+    if not target:
+        return
+    entry = {"node": request.node.nodeid, "fault": fault, "expected": expected, "seen": seen,
+             "seconds": round(seconds, 1) if seconds is not None else None}
+    with open(target, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(entry) + "\n")

@@ -17,7 +17,7 @@ from ansible_collections.supertodo.platform.plugins.modules import backup_verify
 from services.common import wait_until
 from services.seaweedfs import SeaweedS3
 
-from .conftest import BUCKET, DEST, SERVER, copy_prefix
+from .conftest import BUCKET, DEST, SERVER, copy_prefix, record
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
@@ -131,7 +131,7 @@ def test_truncated_data_tar_fails_deep(archive):
     assert "not a complete tar archive" in res["checks"]["deep"]["message"]
 
 
-def test_deleted_data_tar_fails_without_deep(archive):
+def test_deleted_data_tar_fails_without_deep(archive, request):
     """The newest backup's data.tar is gone: base_backups fails from the listing alone, naming the backup."""
     name, prefix = damaged_copy(archive.s3)
     client = archive.s3.client()
@@ -142,6 +142,8 @@ def test_deleted_data_tar_fails_without_deep(archive):
     assert res["failed_checks"] == ["base_backups"], res["checks"]
     assert "%s (data.tar missing under base/%s/)" % (backup_id, backup_id) in res["checks"]["base_backups"]["message"]
     assert [b["usable"] for b in res["backups"]] == [True, False]
+    record(request, "newest backup's data.tar deleted (real barman-cloud archive on SeaweedFS), deep: false",
+           "base_backups fails naming the backup and the object", res["checks"]["base_backups"]["message"])
     # an empty object in its place (an upload that wrote nothing) is no better
     client.put_object(Bucket=BUCKET, Key=data_key, Body=b"")
     res = backup_verify.verify(params(archive.s3, server_name=name, min_backups=1))
@@ -149,7 +151,7 @@ def test_deleted_data_tar_fails_without_deep(archive):
     assert res["failed_checks"] == ["base_backups"]
 
 
-def test_wal_archived_only_up_to_before_the_newest_backups_end_wal(archive):
+def test_wal_archived_only_up_to_before_the_newest_backups_end_wal(archive, request):
     """WAL stops before the newest backup's end_wal: no gap on the replay path, but that backup never becomes
     consistent, so wal_continuity fails naming its end_wal."""
     name, prefix = damaged_copy(archive.s3)
@@ -169,9 +171,11 @@ def test_wal_archived_only_up_to_before_the_newest_backups_end_wal(archive):
     assert "the newest backup %s needs WAL %s through its end_wal %s" % (info_key.split("/")[-2], info["begin_wal"],
                                                                          end_wal) in message
     assert "not archived: " in message and end_wal in message
+    record(request, "WAL archived only up to a segment before the newest backup's end_wal",
+           "wal_continuity fails naming the backup, its end_wal and the missing segments", message)
 
 
-def test_server_side_encryption_is_reported(archive):
+def test_server_side_encryption_is_reported(archive, request):
     """A copy written with SSE AES256 (as barman-cloud -e AES256 writes it): SeaweedFS reports it on every read."""
     name = "sse-" + uuid.uuid4().hex[:8]
     client = archive.s3.client()
@@ -186,6 +190,8 @@ def test_server_side_encryption_is_reported(archive):
     assert [b["encryption"] for b in res["backups"]] == ["AES256", "AES256"]
     assert set(res["checks"]["deep"]["encryption"].values()) == {"AES256"}
     assert "server-side encryption AES256" in res["checks"]["archive"]["message"]
+    record(request, "archive copied with SSE AES256 (SeaweedFS reports it)", "encryption reported per backup and WAL",
+           "encryption: %s" % json.dumps(res["encryption"], sort_keys=True))
     # the newest WAL segment rewritten without encryption: reported as mixed, naming it
     newest = "postgres-production/%s/wals/%s/%s" % (name, res["newest_wal"][:16], res["newest_wal"])
     key = list(keys(archive.s3, newest))[0]
@@ -225,7 +231,7 @@ class HungEndpoint:
         self.sock.close()
 
 
-def test_hung_endpoint_fails_within_the_read_timeout():
+def test_hung_endpoint_fails_within_the_read_timeout(request):
     """An endpoint that accepts and never answers fails after read_timeout (2s here), naming it and the option;
     bounded: the verification runs in a thread the test stops waiting for after 30s, then the server closes."""
     hung = HungEndpoint()
@@ -253,6 +259,8 @@ def test_hung_endpoint_fails_within_the_read_timeout():
     assert str(outcome["error"]) == ("storage: endpoint %s did not answer while listing postgres-production/%s/: "
                                      "no response within read_timeout 2s" % (hung.url, SERVER))
     assert hung.accepted and 2 <= outcome["seconds"] < 6
+    record(request, "S3 endpoint hung (loopback socket: accepts, never answers), read_timeout 2s",
+           "fails within read_timeout naming the endpoint", str(outcome["error"]), outcome["seconds"])
 
 
 def test_empty_archive(archive):
