@@ -345,9 +345,10 @@ def test_a_failing_staging_verify_stops_the_workflow_before_the_approval(awx, pr
             break
         assert time.monotonic() < deadline, "the converge job did not start"
         time.sleep(0.5)
-    bad = _commit(project["work"], {"inventories/staging/group_vars/staging/verify.yml":
-                                    "---\n# staging's verify looks for an app Deployment that does not exist\n"
-                                    "verify_app_deployment: super-todo-gone\n"}, "staging: verify a missing Deployment")
+    # staging's inventory now wants another log level than the converge applied, and its verify fails on drift
+    bad = _commit(project["work"], {"inventories/staging/group_vars/staging/zz_verify.yml":
+                                    "---\nsuper_todo_log_level: INFO\nverify_fail_on_drift: true\n"},
+                  "staging: log level INFO, verify fails on drift")
     try:
         done = awx.wait("workflow_jobs/%d/" % wj, _finished, 900, "the workflow with a failing verify")
     finally:
@@ -357,7 +358,7 @@ def test_a_failing_staging_verify_stops_the_workflow_before_the_approval(awx, pr
     assert nodes["converge-staging"]["_job"]["status"] == "successful", _job_report(awx, nodes)
     verify = nodes["verify-staging"]["_job"]
     assert verify["status"] == "failed" and verify["scm_revision"] == bad, _job_report(awx, nodes)
-    assert "super-todo-gone" in awx.stdout(verify["id"])
+    assert "staging drifts from its inventory in: Log level." in " ".join(awx.stdout(verify["id"]).split())
     assert done["status"] == "failed"
     for ident in ("approve-promotion", "promote", "verify-production", "rollback-production",
                   "verify-production-after-rollback"):
