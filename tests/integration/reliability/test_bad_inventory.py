@@ -93,7 +93,7 @@ CASES = [
     ("namespace-not-dns-label", "supertodo_namespace: Prod_1", ["-e", "supertodo_namespace=Prod_1"], {},
      ['supertodo_namespace must be a DNS label', '(got "Prod_1")']),
     ("git-url-scp-form", "supertodo_git_url: git@github.com:x/y.git", ["-e", "supertodo_git_url=git@github.com:x/y.git"],
-     {}, ['supertodo_git_url must be an https:// or ssh:// URL (got "git@github.com:x/y.git")']),
+     {}, ['supertodo_git_url must be an http://, https:// or ssh:// URL', '(got "git@github.com:x/y.git")']),
     ("unknown-environment", "supertodo_environment: qa", ["-e", "supertodo_environment=qa"], {},
      ["supertodo_environment must be one of: staging, production, got: qa"]),
     ("missing-kubeconfig", "supertodo_kubeconfig: a file that does not exist",
