@@ -231,7 +231,7 @@ def test_configure_creates_every_object_with_its_references_and_a_second_run_cha
         creds = {c["name"] for c in awx.get(jt["related"]["credentials"])["results"]}
         assert jt["project"] == proj["id"] and jt["organization"] == org["id"]
         assert "Super-Todo Kubernetes" in creds
-        if jt["inventory"] == inventories["production"] and "verify" not in jt["name"]:
+        if jt["inventory"] == inventories["production"] or jt["ask_inventory_on_launch"]:
             assert creds == {"Super-Todo Kubernetes", "Super-Todo vault"}, jt["name"]
         templates[jt["name"]] = jt
     assert len(templates) == 7
