@@ -352,7 +352,7 @@ def test_a_failing_staging_verify_stops_the_workflow_before_the_approval(awx, pr
     try:
         done = awx.wait("workflow_jobs/%d/" % wj, _finished, 900, "the workflow with a failing verify")
     finally:
-        _git(project["work"], "revert", "--no-edit", "-q", "HEAD")
+        _git(project["work"], "revert", "--no-edit", "HEAD")
         _git(project["work"], "push", "-q", "origin", "HEAD:main")
     nodes = awx.workflow_nodes(wj)
     assert nodes["converge-staging"]["_job"]["status"] == "successful", _job_report(awx, nodes)
