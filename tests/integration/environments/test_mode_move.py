@@ -86,7 +86,8 @@ class Env:
                               input=input, cwd=str(cwd or REPO), check=False)
 
     def get(self, kind, name, namespace):
-        proc = self.run("kubectl", "get", kind, name, "-n", namespace, "-o", "json", "--ignore-not-found")
+        proc = self.run("kubectl", "get", kind, name, "-n", namespace, "-o", "json", "--ignore-not-found",
+                        "--show-managed-fields")
         assert proc.returncode == 0, proc.stderr
         return json.loads(proc.stdout) if proc.stdout.strip() else None
 
