@@ -74,7 +74,7 @@ class Run:
         env["ANSIBLE_NOCOLOR"] = "1"
         env.pop("K8S_AUTH_HOST", None)
         for key in list(env):
-            if key.startswith("SUPERTODO_") and key != "SUPERTODO_SCHEMA_DIR":
+            if key.startswith("SUPERTODO_") and key not in ("SUPERTODO_SCHEMA_DIR", "SUPERTODO_GIT_URL"):
                 env.pop(key)
         env.update(PRODUCTION_SECRETS)
         # production's backup credentials are the S3 server's: the backup gate reads the archive with them

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from localkube import paths
+from localkube.cluster import Cluster
 
 REPO = Path(__file__).resolve().parents[3]
 # The local cluster serves Kubernetes 1.20 (docs/data-tier.md, tools/converge).
@@ -41,7 +42,8 @@ SEEDS = ["staging-dev-password-123", "staging-dev-redis-123", "production-secure
 
 
 def ansible_env(kubeconfig=None, extra=None, report_dir=None):
-    """os.environ with the project's tools on PATH, without the caller's SUPERTODO_* values (but the schema dir)."""
+    """os.environ with the project's tools on PATH, without the caller's SUPERTODO_* values (but the schema dir), and
+    with the Git URL of the cluster whose kubeconfig is given."""
     env = dict(os.environ)
     env["PATH"] = os.pathsep.join([str(REPO / ".venv" / "bin"), str(paths.tools_bin()), str(REPO / "tools"),
                                    env.get("PATH", "")])
@@ -54,6 +56,10 @@ def ansible_env(kubeconfig=None, extra=None, report_dir=None):
     env.setdefault("SUPERTODO_SCHEMA_DIR", str(paths.schema_dir()))
     if kubeconfig:
         env["KUBECONFIG"] = str(kubeconfig)
+        # the inventories' supertodo_git_url: that cluster's Git server, which its Flux double fetches
+        git_url = Cluster(state_dir=Path(kubeconfig).parent, echo=False).git_url()
+        if git_url:
+            env["SUPERTODO_GIT_URL"] = git_url
     env["SUPERTODO_VERIFY_REPORT_DIR"] = str(report_dir or tempfile.mkdtemp(prefix="supertodo-verify-"))
     env.update(extra or {})
     return env
