@@ -105,6 +105,9 @@ def test_staging_data_tier_converges(kube):
 
 def test_production_releases_converge_without_backups(kube):
     # Production refuses to run without backups unless the documented override says why (docs/secrets.md).
+    # An apply-mode converge never prunes: an ObjectStore an earlier converge of this shared cluster applied stays,
+    # so it is removed first and the converge must not bring it back.
+    kube.kubectl("-n", "production", "delete", "objectstores.barmancloud.cnpg.io", "--all", "--ignore-not-found")
     _ok(converge(kube, "production", "-e", "backups_enabled=false", "-e",
                  '{"supertodo_overrides": [{"name": "allow_backups_disabled", "reason": "data tier test"}]}'))
     items = wait_ready(kube, "production", ["postgres-production", "redis-production"])
