@@ -82,6 +82,8 @@ class Run:
         env["SUPERTODO_BACKUP_S3_SECRET_ACCESS_KEY"] = self.s3.secret_key
         env["SUPERTODO_VERIFY_REPORT_DIR"] = self.report_dir
         env["USER"] = WHO
+        # ansible's "~/.ansible/tmp" would expand to "~promote-tester" (no such account) inside the checkout
+        env["ANSIBLE_REMOTE_TMP"] = env["ANSIBLE_LOCAL_TEMP"] = os.path.join(self.report_dir, "ansible-tmp")
         return env
 
     def playbook(self, inventory, playbook, *args):
