@@ -65,7 +65,9 @@ options:
     type: dict
     default: {}
   kubernetes_version:
-    description: Kubernetes version whose schemas validate built-in kinds.
+    description:
+      - Kubernetes version whose schemas validate built-in kinds, such as the target cluster's. A version the
+        offline schemas do not cover is checked with the nearest one they do (1.20 with 1.22).
     type: str
     default: "1.30.0"
   field_manager:

@@ -35,11 +35,40 @@ except ImportError as exc:  # pragma: no cover
 
 try:
     import kubernetes_validate
+    import kubernetes_validate.utils
     HAS_KV = True
 except ImportError:  # pragma: no cover
     HAS_KV = False
 
 DEFAULT_KUBERNETES_VERSION = "1.30.0"
+
+
+def _minor(version):
+    parts = str(version).lstrip("v").split(".")
+    try:
+        return int(parts[0]), int(parts[1])
+    except (IndexError, ValueError):
+        raise ValueError("kubernetes_version must be a version such as 1.30.0 (got %r)" % (version,)) from None
+
+
+def schema_version(version, available=None):
+    """The kubernetes-validate schema version that checks objects for a cluster of ``version``: the same minor when
+    it is shipped, else the nearest shipped one (a 1.20 cluster is checked with the oldest schemas, 1.22, which
+    still know the beta APIs 1.20 serves, such as CronJob batch/v1beta1)."""
+    wanted = _minor(version)
+    if available is None:
+        available = kubernetes_validate.utils.all_versions() if HAS_KV else []
+    shipped = sorted({_minor(v): v for v in available}.items())
+    if not shipped:
+        return str(version).lstrip("v")
+    for minor, name in shipped:
+        if minor == wanted:
+            return name
+    if wanted < shipped[0][0]:
+        return shipped[0][1]
+    if wanted > shipped[-1][0]:
+        return shipped[-1][1]
+    return min(shipped, key=lambda item: abs(item[0][1] - wanted[1]))[1]
 
 
 def _fmt_path(parts):
@@ -96,7 +125,7 @@ class Validator:
             raise ImportError("jsonschema and PyYAML are required: %s" % DEPS_ERROR)
         self.schema_dir = schema_dir or None
         self.charts = dict(charts or {})
-        self.kubernetes_version = kubernetes_version
+        self.kubernetes_version = schema_version(kubernetes_version or DEFAULT_KUBERNETES_VERSION)
         self.crd_loader = crd_loader
         self._crds = None
         self._groups = {}
