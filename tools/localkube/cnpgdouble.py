@@ -30,7 +30,7 @@ import os
 import subprocess
 import threading
 
-from ansible_collections.supertodo.platform.plugins.module_utils.kube.client import KubeClient
+from localkube.fluxdouble.kube import Kube
 
 LOG = logging.getLogger("cnpg-double")
 CNPG = "postgresql.cnpg.io/v1"
@@ -44,7 +44,8 @@ def now():
 
 class BackupDouble:
     def __init__(self, kubeconfig, namespace, pg_env, plugin=PLUGIN, timeout=600):
-        self.client = KubeClient({"kubeconfig": str(kubeconfig), "request_timeout": 30})
+        # the doubles' own client (tools/localkube), never the collection's: a client bug must not hide on both sides
+        self.client = Kube(str(kubeconfig), timeout=30)
         self.namespace = namespace
         self.pg_env = dict(pg_env)
         self.plugin = plugin
@@ -71,7 +72,7 @@ class BackupDouble:
                 for item in listed.get("items") or []:
                     self._maybe_take(item)
                 rv = listed["metadata"]["resourceVersion"]
-                for etype, obj in self.client.watch(CNPG, "Backup", self.namespace, resource_version=rv, timeout=5):
+                for etype, obj in self.client.watch(CNPG, "Backup", rv, timeout=5, namespace=self.namespace):
                     if self.stop_event.is_set():
                         return
                     if etype in ("ADDED", "MODIFIED"):

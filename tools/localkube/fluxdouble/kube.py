@@ -115,5 +115,6 @@ class Kube:
             raise
         return True
 
-    def watch(self, api_version, kind, resource_version, timeout=240):
-        return self.rest.watch(self.path(api_version, kind), resource_version, timeout_seconds=timeout)
+    def watch(self, api_version, kind, resource_version, timeout=240, namespace=None):
+        """``(type, object)`` events of a kind, cluster-wide or in one namespace."""
+        return self.rest.watch(self.path(api_version, kind, namespace), resource_version, timeout_seconds=timeout)
