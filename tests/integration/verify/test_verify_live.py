@@ -13,6 +13,7 @@ Available, and the last promotion record.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 import uuid
@@ -116,12 +117,13 @@ def test_matching_environment_is_ready_without_drift(kube, environment):
     assert rows["redis"]["live"] == "standalone"
     assert rows["storage"]["live"] == "PostgreSQL 5Gi, Redis 2Gi"
     assert rows["ingress"]["live"] == "app.staging.local (TLS)"
-    assert rows["log_level"]["live"] == "DEBUG"
+    assert rows["log_level"]["live"] == "debug"
     assert rows["network_policies"]["live"] == "basic"
     assert {o["object"] for o in report["objects"]} == {
         "HelmRelease super-todo", "HelmRelease postgres-staging", "HelmRelease redis-staging", "Deployment super-todo"}
     md = (Path(environment["report_dir"]) / "staging.md").read_text()
-    assert "| Log level | debug | DEBUG |  |" in md
+    # the inventory says DEBUG (the super_todo role's spelling), the ConfigMap debug: the same level, not drift
+    assert "| Log level | DEBUG | debug |  |" in md
     assert "Feature" in proc.stdout and "Inventory wants" in proc.stdout
     # a second run of an unchanged environment rewrites nothing
     again = _verify(kube, environment)
@@ -141,7 +143,7 @@ def test_edit_behind_our_back_shows_drift_on_its_row(kube, environment):
         line = [x for x in proc.stdout.splitlines() if "Log level" in x and "DRIFT" in x]
         assert line, proc.stdout[-3000:]
     finally:
-        _kubectl(kube, "-n", ns, "patch", "configmap", "super-todo-config", "--type=merge", "-p", '{"data":{"LOG_LEVEL":"DEBUG"}}')
+        _kubectl(kube, "-n", ns, "patch", "configmap", "super-todo-config", "--type=merge", "-p", '{"data":{"LOG_LEVEL":"debug"}}')
     # drift is reported but is not a failure by default; after the fix it is gone
     _verify(kube, environment)
     assert _report(environment)["drift"] == []
@@ -271,3 +273,28 @@ def test_awx_bearer_token_credential_reaches_the_cluster(kube, environment, tmp_
         assert env_auth["K8S_AUTH_API_KEY"] not in proc.stdout + proc.stderr
     finally:
         kube.kubectl("delete", "-f", str(manifest), "--ignore-not-found")
+
+
+def test_objects_reader_returns_what_kubectl_lists(kube, environment, monkeypatch):
+    """k8s_objects_info's reader with the collection's client against the real API server: the same objects as
+    kubectl get, a kind whose CRD is not installed reads as empty, an object that does not exist as nothing."""
+    from ansible_collections.supertodo.platform.plugins.module_utils.kube.client import KubeClient
+    from ansible_collections.supertodo.platform.plugins.module_utils.kube.objects import read_objects
+
+    ns = environment["ns"]
+    for key in [k for k in os.environ if k.startswith("K8S_AUTH_")]:
+        monkeypatch.delenv(key)
+    client = KubeClient({"kubeconfig": kube.env["KUBECONFIG"]})
+    kinds = [("apps/v1", "Deployment", "deployments"), ("v1", "ConfigMap", "configmaps"),
+             ("networking.k8s.io/v1", "Ingress", "ingresses"), ("helm.toolkit.fluxcd.io/v2", "HelmRelease", "helmreleases")]
+    res = read_objects(client, [{"api_version": a, "kind": k} for a, k, _ in kinds]
+                       + [{"api_version": "example.invalid/v1", "kind": "Widget"},
+                          {"api_version": "v1", "kind": "Namespace", "name": ns},
+                          {"api_version": "v1", "kind": "ConfigMap", "name": "no-such-record", "key": "promotion"}], ns)
+    for _api, kind, plural in kinds:
+        listed = json.loads(_kubectl(kube, "-n", ns, "get", plural, "-o", "json"))["items"]
+        assert sorted(o["metadata"]["name"] for o in res["objects"][kind]) == sorted(o["metadata"]["name"] for o in listed)
+        assert all(o["kind"] == kind and "managedFields" not in o["metadata"] for o in res["objects"][kind])
+    assert res["objects"]["Widget"] == [] and res["not_served"] == ["example.invalid/v1 Widget in namespace %s" % ns]
+    assert [o["metadata"]["name"] for o in res["objects"]["Namespace"]] == [ns]
+    assert res["objects"]["promotion"] == []
