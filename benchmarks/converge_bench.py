@@ -43,8 +43,8 @@ from ansible_collections.supertodo.platform.plugins.module_utils.manifests.servi
 from localkube.cluster import Cluster  # noqa: E402
 
 ENVIRONMENT = "production"
-# tools/converge: the embedded cluster serves Kubernetes 1.20 (CronJob batch/v1beta1)
-EXTRA_VARS = ["-e", "backups_redis_cronjob_api_version=batch/v1beta1", "-e", "delivery_kubernetes_version=1.24.0"]
+# as tools/converge: none (the environment role reads the 1.20 cluster's version and CronJob apiVersion from it)
+EXTRA_VARS = []
 FIELD_MANAGER = "supertodo.platform"
 BENCH_AGENT = "supertodo-converge-bench"
 
@@ -108,7 +108,7 @@ class Bench:
 
     def apply_in_process(self, entries, discovery_cache=True):
         params = {"manifests": entries, "schema_dir": os.environ.get("SUPERTODO_SCHEMA_DIR"),
-                  "charts": {"super-todo": str(REPO / "charts" / "super-todo")}, "kubernetes_version": "1.24.0",
+                  "charts": {"super-todo": str(REPO / "charts" / "super-todo")}, "kubernetes_version": "1.20.2",
                   "field_manager": FIELD_MANAGER, "kubeconfig": str(self.cluster.kubeconfig)}
         cache_dir = os.environ["SUPERTODO_DISCOVERY_CACHE_DIR"]
         if not discovery_cache:

@@ -23,7 +23,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[3]
 BIN = Path(sys.executable).parent
-OLD_CLUSTER = ["-e", "backups_redis_cronjob_api_version=batch/v1beta1", "-e", "delivery_kubernetes_version=1.24.0"]
+OLD_CLUSTER = []  # none: the 1.20 cluster's version and CronJob apiVersion are read from it (roles/environment)
 GOOD = {
     "SUPERTODO_POSTGRES_SUPERUSER_PASSWORD": "Xq7vN2pL9sK4mW8rT3yB6cF1",
     "SUPERTODO_POSTGRES_APP_PASSWORD": "Hd5jR8wQ2nV7kZ4xM9pL3sT6",

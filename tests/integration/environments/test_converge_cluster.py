@@ -49,7 +49,7 @@ def _env(kube, extra=None):
 
 
 # The local cluster serves Kubernetes 1.20: CronJob is batch/v1beta1 there (docs/data-tier.md).
-OLD_CLUSTER = ["-e", "backups_redis_cronjob_api_version=batch/v1beta1", "-e", "delivery_kubernetes_version=1.24.0"]
+OLD_CLUSTER = []  # none: the 1.20 cluster's version and CronJob apiVersion are read from it (roles/environment)
 
 
 def site(kube, env_name, *args, extra_env=None, playbook="playbooks/site.yml"):

@@ -30,7 +30,7 @@ FLUX_NS = "flux-system"
 KS = "kustomizations.kustomize.toolkit.fluxcd.io"
 GR = "gitrepositories.source.toolkit.fluxcd.io"
 HR = "helmreleases.helm.toolkit.fluxcd.io"
-OLD_CLUSTER = ["-e", "backups_redis_cronjob_api_version=batch/v1beta1", "-e", "delivery_kubernetes_version=1.24.0"]
+OLD_CLUSTER = []  # none: the 1.20 cluster's version and CronJob apiVersion are read from it (roles/environment)
 STAGING_KS = ["super-todo-staging-namespaces", "super-todo-staging-postgres", "super-todo-staging-redis",
               "super-todo-staging"]
 GOTK_SYNC = """---

@@ -29,7 +29,7 @@ FLUX_NS = "flux-system"
 TREE = "flux-cd"
 CLUSTER_PATH = "%s/clusters/my-cluster" % TREE
 # The local cluster serves Kubernetes 1.20: CronJob is batch/v1beta1 there (docs/data-tier.md).
-OLD_CLUSTER = ["-e", "backups_redis_cronjob_api_version=batch/v1beta1", "-e", "delivery_kubernetes_version=1.24.0"]
+OLD_CLUSTER = []  # none: the 1.20 cluster's version and CronJob apiVersion are read from it (roles/environment)
 KS = "kustomizations.kustomize.toolkit.fluxcd.io"
 GR = "gitrepositories.source.toolkit.fluxcd.io"
 HR = "helmreleases.helm.toolkit.fluxcd.io"

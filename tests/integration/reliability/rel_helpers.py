@@ -20,7 +20,7 @@ from localkube.cluster import Cluster
 
 REPO = Path(__file__).resolve().parents[3]
 # The local cluster serves Kubernetes 1.20 (docs/data-tier.md, tools/converge).
-OLD_CLUSTER = ["-e", "backups_redis_cronjob_api_version=batch/v1beta1", "-e", "delivery_kubernetes_version=1.24.0"]
+OLD_CLUSTER = []  # none: the 1.20 cluster's version and CronJob apiVersion are read from it (roles/environment)
 
 
 def _random(n=32):
