@@ -50,6 +50,16 @@ options:
     type: list
     elements: dict
     required: true
+  secret_manifests:
+    description:
+      - The Secret entries (C(__supertodo_secret_manifests)), kept out of O(manifests) so that list can be printed.
+        Applied with O(manifests), in the same dependency order of kind (Secrets before what reads them).
+      - Declared C(no_log); their values are masked in every output, while names, kinds and namespaces stay
+        readable.
+    type: list
+    elements: dict
+    default: []
+    version_added: 0.1.0
   schema_dir:
     description:
       - Directory with C(crds/) (upstream CRDs) and C(chart-values/<chart>/) (chart values and schemas).
@@ -87,6 +97,7 @@ EXAMPLES = r"""
 - name: Apply everything the roles produced
   supertodo.platform.manifest_apply:
     manifests: "{{ __supertodo_manifests }}"
+    secret_manifests: "{{ __supertodo_secret_manifests }}"
     schema_dir: "{{ supertodo_schema_dir }}"
     charts:
       super-todo: "{{ playbook_dir }}/../charts/super-todo"
@@ -157,6 +168,7 @@ from ansible_collections.supertodo.platform.plugins.module_utils.manifests.servi
 def main():
     argument_spec = dict(
         manifests=dict(type="list", elements="dict", required=True),
+        secret_manifests=dict(type="list", elements="dict", default=[], no_log=True),
         schema_dir=dict(type="path"),
         charts=dict(type="dict", default={}),
         kubernetes_version=dict(type="str", default="1.30.0"),
@@ -167,6 +179,8 @@ def main():
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     protect_secrets(module)
     params = dict(module.params)
+    # the Secrets go after the other entries, so an entry's number in a message is its place in O(manifests)
+    params["manifests"] = params["manifests"] + [dict(entry, secret=True) for entry in params.pop("secret_manifests")]
     params["schema_dir"] = params["schema_dir"] or os.environ.get("SUPERTODO_SCHEMA_DIR")
     try:
         result = apply_manifests(params, check_mode=module.check_mode, diff=module._diff)

@@ -19,10 +19,31 @@ from ansible_collections.supertodo.platform.plugins.module_utils.manifests.valid
 
 
 def protect_secrets(module):
-    """Register every Secret value of the entries as a no_log value, before anything can be printed."""
+    """Register every Secret value of the entries as a no_log value, before anything can be printed.
+
+    ``secret_manifests`` is a no_log option, for which Ansible masks every string it holds (kinds, names, the
+    namespace) wherever it appears in the output; only the values of its Secrets are kept as no_log values.
+    """
+    declared = module.params.get("secret_manifests") or []
+    module.no_log_values.difference_update(_strings(declared))
     for entry in module.params.get("manifests") or []:
         if isinstance(entry, dict) and isinstance(entry.get("object"), dict) and is_secret(entry):
             module.no_log_values.update(secret_values(entry["object"]))
+    for entry in declared:
+        if isinstance(entry.get("object"), dict):
+            module.no_log_values.update(secret_values(entry["object"]))
+
+
+def _strings(value):
+    """Every string and number a nested value holds, as Ansible collects the strings of a no_log option."""
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _strings(item)
+    elif isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        yield str(value)
 
 
 def validate(params, client_factory=None):

@@ -88,3 +88,22 @@ def test_pruned_field_fails_with_the_field_path(capsys, monkeypatch):
     result, dummy = _run(capsys, _args([gitrepository()]))
     assert result["failed"] is True
     assert "GitRepository flux-system/flux-system" in result["msg"] and "spec.ref" in result["msg"]
+
+
+def test_secrets_in_their_own_option_are_applied_in_kind_order_and_only_their_values_masked(capsys, kube):
+    """The roles hand the Secrets over in ``secret_manifests`` (no_log): applied before what reads them, their
+    values never printed, and the rest of the output (names, kinds, the namespace) still readable."""
+    args = {"manifests": [{"path": "f.yaml", "object": o} for o in (namespace(), configmap())],
+            "secret_manifests": [{"path": "secrets/s.yaml", "secret": True, "object": secret(password=B64)}],
+            "schema_dir": schema_dir_or_skip(), "host": "https://127.0.0.1:1", "_ansible_diff": True}
+    result, raw = _run(capsys, args)
+    assert result["changed"] is True
+    assert [o["ref"] for o in result["objects"]] == ["Namespace demo", "Secret demo/s", "ConfigMap demo/cfg"]
+    assert kube.store and any(v["kind"] == "Secret" for v in kube.store.values())
+    assert PLAIN not in raw and B64 not in raw
+    assert "********" not in json.dumps(result["objects"])
+    assert result["invocation"]["module_args"]["manifests"][0]["object"]["metadata"]["name"] == "demo"
+    # a Secret that is not marked is still recognised by its kind
+    args["secret_manifests"][0].pop("secret")
+    result, raw = _run(capsys, args)
+    assert result["changed"] is False and PLAIN not in raw and B64 not in raw
