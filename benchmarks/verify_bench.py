@@ -112,10 +112,10 @@ def main():
     _run(["ansible-playbook", "tests/integration/verify/files/environment.yml", "-e", "verify_test_namespace=%s" % ns])
     served = _served(args.kubeconfig)
     print("kinds read: %d of %d served (%s not served: left out of both sides)" % (
-        len(served), len(KINDS), ", ".join(k for _a, k, _p in KINDS if (_a, k, _p) not in served) or "none"))
+        len(served), len(KINDS), ", ".join(entry[1] for entry in KINDS if entry not in served) or "none"))
 
     tmp = Path(tempfile.mkdtemp(prefix="verify-bench-"))
-    resources = [{"api_version": a, "kind": k, **({"name": ns} if k == "Namespace" else {})} for a, k, _p in served]
+    resources = [{"api_version": a, "kind": k, **({"name": ns} if k == "Namespace" else {})} for a, k, dummy in served]
     one_task = _playbook(tmp / "one.yml", json.dumps([{
         "name": "ours", "hosts": "localhost", "gather_facts": False, "tasks": [{
             "name": "ours", "supertodo.platform.k8s_objects_info": {
@@ -128,11 +128,11 @@ def main():
                 "name": "{{ '%s' if item.kind == 'Namespace' else omit }}" % ns},
             "loop": resources}]}]))
     kubectl = ["kubectl", "--kubeconfig", args.kubeconfig, "-n", ns, "get",
-               ",".join(p for _a, k, p in served if k != "Namespace"), "-o", "json"]
+               ",".join(entry[2] for entry in served if entry[1] != "Namespace"), "-o", "json"]
     kubectl_ns = ["kubectl", "--kubeconfig", args.kubeconfig, "get", "namespace", ns, "-o", "json"]
     figures = {k: [] for k in ("kubectl", "in-process", "task", "old", "role", "playbook")}
     client_kwargs = {"kubeconfig": args.kubeconfig}
-    for _ in range(args.repeats):
+    for dummy in range(args.repeats):
         start = time.monotonic()
         _run(kubectl)
         _run(kubectl_ns)

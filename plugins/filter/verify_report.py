@@ -12,12 +12,12 @@ plugins/module_utils/verify/ (facts, compare, readiness, render); this file only
 
 from __future__ import annotations
 
-from ansible_collections.supertodo.platform.plugins.module_utils.verify.common import (  # noqa: F401 (re-exported)
+from ansible_collections.supertodo.platform.plugins.module_utils.verify.common import (
     ROWS,
     VerifyInputError,
     quantity,
 )
-from ansible_collections.supertodo.platform.plugins.module_utils.verify.compare import (  # noqa: F401 (re-exported)
+from ansible_collections.supertodo.platform.plugins.module_utils.verify.compare import (
     build_report,
     display,
     normalise,
@@ -25,11 +25,17 @@ from ansible_collections.supertodo.platform.plugins.module_utils.verify.compare 
 )
 from ansible_collections.supertodo.platform.plugins.module_utils.verify.facts import live_facts, produced_facts
 from ansible_collections.supertodo.platform.plugins.module_utils.verify.readiness import readiness
-from ansible_collections.supertodo.platform.plugins.module_utils.verify.render import (  # noqa: F401 (re-exported)
+from ansible_collections.supertodo.platform.plugins.module_utils.verify.render import (
     markdown,
     promotion_text,
     text_table,
 )
+
+# the report's functions, for the callers and tests that import this file
+__all__ = [
+    "ROWS", "VerifyInputError", "quantity", "build_report", "display", "normalise", "parse_promotion", "live_facts",
+    "produced_facts", "readiness", "markdown", "promotion_text", "text_table", "FilterModule",
+]
 
 
 class FilterModule:

@@ -287,11 +287,11 @@ def test_objects_reader_returns_what_kubectl_lists(kube, environment, monkeypatc
     client = KubeClient({"kubeconfig": kube.env["KUBECONFIG"]})
     kinds = [("apps/v1", "Deployment", "deployments"), ("v1", "ConfigMap", "configmaps"),
              ("networking.k8s.io/v1", "Ingress", "ingresses"), ("helm.toolkit.fluxcd.io/v2", "HelmRelease", "helmreleases")]
-    res = read_objects(client, [{"api_version": a, "kind": k} for a, k, _ in kinds]
+    res = read_objects(client, [{"api_version": a, "kind": k} for a, k, dummy in kinds]
                        + [{"api_version": "example.invalid/v1", "kind": "Widget"},
                           {"api_version": "v1", "kind": "Namespace", "name": ns},
                           {"api_version": "v1", "kind": "ConfigMap", "name": "no-such-record", "key": "promotion"}], ns)
-    for _api, kind, plural in kinds:
+    for dummy, kind, plural in kinds:
         listed = json.loads(_kubectl(kube, "-n", ns, "get", plural, "-o", "json"))["items"]
         assert sorted(o["metadata"]["name"] for o in res["objects"][kind]) == sorted(o["metadata"]["name"] for o in listed)
         assert all(o["kind"] == kind and "managedFields" not in o["metadata"] for o in res["objects"][kind])
