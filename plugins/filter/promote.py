@@ -10,7 +10,9 @@ measured, so a passed gate is as informative as a failed one.
 
 from __future__ import annotations
 
+import datetime
 import json
+import re
 
 
 def _cond(obj, ctype):
@@ -118,9 +120,83 @@ def rollback_target(records):
     return None
 
 
+def _stamp(value):
+    stamp = datetime.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=datetime.timezone.utc)
+
+
+def _seconds(value):
+    text = str(value).strip().lower()
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return float(text)
+    if not re.fullmatch(r"(\d+(\.\d+)?[smhdw])+", text):
+        raise ValueError("promote_max_drill_age %r is not a duration (use e.g. 12h, 7d, 1w)" % (value,))
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+    return float(sum(float(n) * units[u] for n, _f, u in re.findall(r"(\d+(\.\d+)?)([smhdw])", text)))
+
+
+def _drill_text(drill, now):
+    age = (now - _stamp(drill.get("finished_at"))).total_seconds()
+    return "%s drill %s of backup %s at %s, %s ago" % (
+        drill.get("verdict"), drill.get("drill_id"), (drill.get("backup") or {}).get("backup_id"),
+        drill.get("finished_at"), _age(age)), age
+
+
+def _age(seconds):
+    seconds = int(round(seconds))
+    if seconds < 120:
+        return "%ds" % seconds
+    if seconds < 7200:
+        return "%dm" % (seconds // 60)
+    if seconds < 172800:
+        return "%.1fh" % (seconds / 3600.0)
+    return "%.1fd" % (seconds / 86400.0)
+
+
+def drill_gate(configmap, destination_path, server_name, max_age, where="", now=None):
+    """A passed restore drill of the archive (destination_path + server_name) finished within max_age, read from
+    the drill ConfigMap the restore_drill role writes. The message names the last drill and its age."""
+    now = _stamp(now) if now else datetime.datetime.now(datetime.timezone.utc)
+    limit = _seconds(max_age)
+    archive = "%s/%s" % (str(destination_path).rstrip("/"), server_name)
+    data = (configmap or {}).get("data") or {}
+    try:
+        records = json.loads(data.get("history") or "[]")
+    except ValueError:
+        records = None
+    if not isinstance(records, list):
+        return _gate("restore_drill", ["the drill record %s cannot be read (history is not a JSON list)" % where],
+                     "", {})
+    ours = [r for r in records if isinstance(r, dict) and "%s/%s" % (
+        str((r.get("archive") or {}).get("destination_path", "")).rstrip("/"),
+        (r.get("archive") or {}).get("server_name")) == archive and r.get("finished_at")]
+    if not ours:
+        return _gate("restore_drill", ["no restore drill of %s is recorded in %s: run playbooks/restore_drill.yml "
+                                       "(it records its report there) or lift the gate with supertodo_overrides "
+                                       "allow_promote_without_restore_drill" % (archive, where or "the cluster")],
+                     "", {"archive": archive})
+    last_text, _last_age = _drill_text(ours[0], now)
+    passed = [r for r in ours if r.get("verdict") == "passed"]
+    evidence = {"archive": archive, "last_drill": ours[0].get("drill_id"), "last_verdict": ours[0].get("verdict")}
+    if not passed:
+        return _gate("restore_drill", ["no passed restore drill of %s is recorded (last: %s)" % (archive, last_text)],
+                      "", evidence)
+    text, age = _drill_text(passed[0], now)
+    evidence.update(passed_drill=passed[0].get("drill_id"), passed_age_seconds=round(age, 1),
+                    rto_seconds=passed[0].get("rto_seconds"))
+    if age > limit:
+        return _gate("restore_drill", ["the last passed restore drill of %s is older than promote_max_drill_age %s "
+                                       "(last passed: %s; last: %s)" % (archive, max_age, text, last_text)],
+                     "", evidence)
+    note = "" if passed[0] is ours[0] else " (a later drill: %s)" % last_text
+    return _gate("restore_drill", [], "last passed: %s, RTO %ss, within promote_max_drill_age %s%s" % (
+        text, passed[0].get("rto_seconds"), max_age, note), evidence)
+
+
 class FilterModule:
     """Filters of the supertodo.platform promote role."""
 
     def filters(self):
         return {"promote_staging_gate": staging_gate, "promote_smoke_gate": smoke_gate,
-                "promote_history": history, "promote_rollback_target": rollback_target}
+                "promote_history": history, "promote_rollback_target": rollback_target,
+                "promote_drill_gate": drill_gate}

@@ -5,7 +5,8 @@
 backup gate reading a real barman-cloud archive (real PostgreSQL, barman-cloud-backup) in a real SeaweedFS.
 
 The tests run in order and share the cluster state: staging runs v1.1.0, production its inventory's v1.0.0;
-a gate that fails refuses without touching production; v1.1.0 is promoted; v1.2.0 cannot roll out (a
+without a recorded restore drill production is refused, then a real drill of the archive (barman-cloud-restore into a
+scratch PostgreSQL 15) is recorded; a gate that fails refuses without touching production; v1.1.0 is promoted; v1.2.0 cannot roll out (a
 ResourceQuota leaves no room for the new pods) and is rolled back; the rollback mode returns to v1.0.0.
 """
 
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from services.common import free_ports
 from services.postgres import PostgresServer
 from services.seaweedfs import SeaweedS3
 
@@ -28,6 +30,8 @@ BUCKET = "super-todo-backups"
 SERVER = "postgres-production"
 DEST = "s3://%s/postgres-production" % BUCKET
 RECORD = "supertodo-promotions"
+DRILLS = "supertodo-restore-drills"
+DRILL_WRAPPER = REPO / "roles" / "restore_drill" / "files" / "run_drill.py"
 WHO = "promote-tester"
 OLD_CLUSTER = ["-e", "backups_redis_cronjob_api_version=batch/v1beta1", "-e", "delivery_kubernetes_version=1.24.0"]
 PRODUCTION_SECRETS = {
@@ -145,12 +149,44 @@ def run(kube, archive, tmp_path_factory):
     if kube.kubectl("get", "namespace", "flux-system").returncode != 0:
         assert kube.kubectl("create", "namespace", "flux-system").returncode == 0
     kube.kubectl("-n", "production", "delete", "configmap", RECORD, "--ignore-not-found")
+    kube.kubectl("-n", "production", "delete", "configmap", DRILLS, "--ignore-not-found")
     _ok(runner.playbook("staging", "playbooks/site.yml", "-e", "super_todo_image_tag=v1.1.0"))
     _ok(runner.playbook("production", "playbooks/site.yml"))
     assert runner.production_tag() == "v1.0.0"
     yield runner
     kube.kubectl("-n", "production", "delete", "resourcequota", "promote-test-pods", "--ignore-not-found")
     kube.kubectl("-n", "production", "delete", "configmap", RECORD, "--ignore-not-found")
+    kube.kubectl("-n", "production", "delete", "configmap", DRILLS, "--ignore-not-found")
+
+
+def test_production_is_refused_until_a_passed_restore_drill_is_recorded(run, kube):
+    before = run.versions()
+    proc = run.promote("-e", "promote_confirm=v1.1.0")
+    assert proc.returncode != 0
+    flat = _flat(proc)
+    assert ("restore_drill: no restore drill of %s/%s is recorded in ConfigMap production/%s" % (DEST, SERVER, DRILLS)
+            in flat), flat[-3000:]
+    assert run.versions() == before
+    last, _history = run.record()
+    assert last["result"] == "refused" and last["gates"]["restore_drill"]["status"] == "failed"
+    assert {name for name, gate in last["gates"].items() if gate["status"] == "failed"} == {"restore_drill"}
+    # a real drill of production's archive, recorded in production's namespace through the exit-status entry point
+    env = dict(run.env(), **run.s3.env())
+    extra = {"restore_drill_destination_path": DEST, "restore_drill_server_name": SERVER,
+             "restore_drill_endpoint_url": run.s3.endpoint_url, "restore_drill_database": "postgres",
+             "restore_drill_port": free_ports(1, low=36000, high=38000)[0],
+             "restore_drill_record_namespace": "production",
+             "restore_drill_checks": [{"name": "todos", "query": "SELECT count(*) FROM todo", "expected": 20}]}
+    drill = subprocess.run([str(DRILL_WRAPPER), "-e", json.dumps(extra)], cwd=str(REPO), env=env,
+                           capture_output=True, text=True, timeout=900, check=False)
+    assert drill.returncode == 0, drill.stdout[-6000:] + drill.stderr[-2000:]
+    data = run.get("-n", "production", "get", "configmap", DRILLS)["data"]
+    drill_last = json.loads(data["last"])
+    assert drill_last["verdict"] == "passed" and json.loads(data["history"]) == [drill_last]
+    assert drill_last["archive"] == {"destination_path": DEST, "server_name": SERVER}
+    print("restore drill before promotion: RTO %ss" % drill_last["rto_seconds"])
+    # the promotion history starts afresh for the tests below
+    kube.kubectl("-n", "production", "delete", "configmap", RECORD)
 
 
 def test_a_failing_gate_refuses_before_any_change(run):
@@ -167,7 +203,8 @@ def test_a_failing_gate_refuses_before_any_change(run):
     assert last["who"] == WHO and last["when"].endswith("Z")
     assert last["gates"]["backup"]["status"] == "failed"
     assert {name: gate["status"] for name, gate in last["gates"].items() if name != "backup"} == {
-        "version": "passed", "staging_ready": "passed", "smoke": "passed", "confirm": "passed"}
+        "version": "passed", "staging_ready": "passed", "smoke": "passed", "confirm": "passed",
+        "restore_drill": "passed"}
     assert "Ready for generation" in last["gates"]["staging_ready"]["message"]
     assert history == [last]
 
@@ -194,6 +231,8 @@ def test_promotion_moves_production_and_is_recorded(run):
     last, history = run.record()
     assert last["result"] == "succeeded" and last["from"] == "v1.0.0" and last["to"] == "v1.1.0"
     assert all(gate["status"] == "passed" for gate in last["gates"].values()), last["gates"]
+    # allowed after the drill recorded above: the gate names it and its age
+    assert last["gates"]["restore_drill"]["message"].startswith("last passed: passed drill postgres-production-")
     assert "backups" in last["gates"]["backup"]["message"] or "backup" in last["gates"]["backup"]["message"]
     assert len(history) == 3 and history[0] == last
     # no secret value in the output
