@@ -220,6 +220,25 @@ def test_cluster_recovery_manifest_is_valid(tmp_path):
         raise AssertionError("the CRD schema accepted a non-string recovery source")
 
 
+def test_cluster_manifest_sets_the_recovery_target_inside_the_window(archive, tmp_path):
+    before, after = _stage_times(archive, "before_backup"), _stage_times(archive, "archived")
+    target = (before[1] + (after[0] - before[1]) / 2).astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    render = tmp_path / "render"
+    extra = _base(archive, tmp_path, restore_drill_local=False, restore_drill_cluster=True,
+                  restore_drill_render_dir=str(render), restore_drill_target_time=target)
+    res = playbook(extra, env=archive.s3.env(), wrapper=True)
+    assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-2000:]
+    cluster = yaml.safe_load((render / "restore-drill" / "cluster.yaml").read_text())
+    assert cluster["spec"]["bootstrap"]["recovery"] == {"source": "origin", "recoveryTarget": {"targetTime": target}}
+    # validated against the CloudNativePG CRD by the role; outside the window nothing is rendered
+    outside = _base(archive, tmp_path, restore_drill_local=False, restore_drill_cluster=True,
+                    restore_drill_render_dir=str(tmp_path / "outside"), restore_drill_target_time="2099-01-01T00:00:00Z")
+    res = playbook(outside, env=archive.s3.env(), wrapper=True)
+    assert res.returncode == 2
+    assert "restore_drill_target_time 2099-01-01T00:00:00+00:00 is outside the recovery window" in _flat(res)
+    assert not (tmp_path / "outside").exists()
+
+
 def test_cluster_validation_rejects_an_invalid_cluster(tmp_path):
     extra = {"restore_drill_local": False, "restore_drill_cluster": True, "restore_drill_render_dir": str(tmp_path),
              "restore_drill_instances": 0}
