@@ -180,7 +180,7 @@ def drill_gate(configmap, destination_path, server_name, max_age, where="", now=
     evidence = {"archive": archive, "last_drill": ours[0].get("drill_id"), "last_verdict": ours[0].get("verdict")}
     if not passed:
         return _gate("restore_drill", ["no passed restore drill of %s is recorded (last: %s)" % (archive, last_text)],
-                      "", evidence)
+                     "", evidence)
     text, age = _drill_text(passed[0], now)
     evidence.update(passed_drill=passed[0].get("drill_id"), passed_age_seconds=round(age, 1),
                     rto_seconds=passed[0].get("rto_seconds"))

@@ -158,8 +158,8 @@ def plan(verify, backup_id="latest", target_time="", max_backup_age="", now=None
             return result
     age = (now - _time(chosen["end_time"])).total_seconds()
     result["backup_age_seconds"] = round(age, 1)
-    result["backup"] = {key: chosen.get(key) for key in ("backup_id", "begin_time", "end_time", "begin_wal",
-                                                        "end_wal", "timeline")}
+    keys = ("backup_id", "begin_time", "end_time", "begin_wal", "end_wal", "timeline")
+    result["backup"] = {key: chosen.get(key) for key in keys}
     if max_age is not None and age > max_age:
         problems.append("backup %s ended at %s, %s ago, older than restore_drill_max_backup_age %s"
                         % (chosen["backup_id"], chosen.get("end_time"), _age_text(age), max_backup_age))

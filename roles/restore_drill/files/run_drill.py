@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # -*- coding: utf-8 -*-
 # Copyright: supertodo.platform contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
@@ -9,7 +8,7 @@
     2  bad input or preflight (nothing was started), the evidence could not be kept, or ansible-playbook
        stopped before the role gave a verdict (its own exit status is printed)
 
-Usage: run_drill.py [ansible-playbook options ...]   e.g. run_drill.py -e @drill.yml -e restore_drill_report_file=r.json
+Usage: python3 run_drill.py [ansible-playbook options ...]   e.g. -e @drill.yml -e restore_drill_report_file=r.json
 """
 
 from __future__ import annotations
@@ -26,7 +25,8 @@ EXIT = {"passed": 0, "failed": 1, "error": 2}
 def main(argv):
     here = os.path.dirname(os.path.abspath(__file__))
     playbook = os.path.join(here, "..", "..", "..", "playbooks", "restore_drill.yml")
-    binary = shutil.which("ansible-playbook") or "ansible-playbook"
+    beside = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
+    binary = beside if os.access(beside, os.X_OK) else shutil.which("ansible-playbook") or "ansible-playbook"
     with tempfile.TemporaryDirectory(prefix="restore-drill-verdict-") as tmp:
         verdict_file = os.path.join(tmp, "verdict")
         proc = subprocess.run([binary, os.path.normpath(playbook), *argv, "-e",

@@ -6,6 +6,7 @@ import datetime
 import json
 import os
 import subprocess
+import sys
 
 import jsonschema
 import yaml
@@ -22,7 +23,7 @@ WRAPPER = os.path.join(ROOT, "roles", "restore_drill", "files", "run_drill.py")
 
 def playbook(extra, env=None, wrapper=False):
     full_env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), **(env or {}))
-    cmd = [WRAPPER] if wrapper else ["ansible-playbook", "playbooks/restore_drill.yml"]
+    cmd = [sys.executable, WRAPPER] if wrapper else ["ansible-playbook", "playbooks/restore_drill.yml"]
     return subprocess.run([*cmd, "-e", json.dumps(extra)],
                           capture_output=True, text=True, env=full_env, cwd=ROOT, timeout=600, check=False)
 

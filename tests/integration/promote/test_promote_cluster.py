@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -177,7 +178,7 @@ def test_production_is_refused_until_a_passed_restore_drill_is_recorded(run, kub
              "restore_drill_port": free_ports(1, low=36000, high=38000)[0],
              "restore_drill_record_namespace": "production",
              "restore_drill_checks": [{"name": "todos", "query": "SELECT count(*) FROM todo", "expected": 20}]}
-    drill = subprocess.run([str(DRILL_WRAPPER), "-e", json.dumps(extra)], cwd=str(REPO), env=env,
+    drill = subprocess.run([sys.executable, str(DRILL_WRAPPER), "-e", json.dumps(extra)], cwd=str(REPO), env=env,
                            capture_output=True, text=True, timeout=900, check=False)
     assert drill.returncode == 0, drill.stdout[-6000:] + drill.stderr[-2000:]
     data = run.get("-n", "production", "get", "configmap", DRILLS)["data"]
