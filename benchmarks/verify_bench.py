@@ -131,6 +131,7 @@ def main():
                ",".join(entry[2] for entry in served if entry[1] != "Namespace"), "-o", "json"]
     kubectl_ns = ["kubectl", "--kubeconfig", args.kubeconfig, "get", "namespace", ns, "-o", "json"]
     figures = {k: [] for k in ("kubectl", "in-process", "task", "old", "role", "playbook")}
+    role_tasks = {}
     client_kwargs = {"kubeconfig": args.kubeconfig}
     for dummy in range(args.repeats):
         start = time.monotonic()
@@ -148,11 +149,13 @@ def main():
                      "-e", "verify_report_dir=%s" % (tmp / "report"), "-e", "verify_fail_when_not_ready=false",
                      "-e", "@tests/integration/verify/files/wanted.yml"])
         figures["playbook"].append(time.monotonic() - start)
-        figures["role"].append(sum(s for name, s in _profile(proc.stdout).items()
-                                   if name.startswith("supertodo.platform.verify :")))
+        tasks = {name: secs for name, secs in _profile(proc.stdout).items() if name.startswith("supertodo.platform.verify :")}
+        figures["role"].append(sum(tasks.values()))
+        for name, secs in tasks.items():
+            role_tasks.setdefault(name, []).append(secs)
     med = {k: statistics.median(v) for k, v in figures.items()}
     base = med["kubectl"]
-    print("%-64s %8s %8s" % ("measurement (median of %d)" % args.repeats, "seconds", "x kubectl"))
+    print("%-80s %8s %9s" % ("measurement (median of %d)" % args.repeats, "seconds", "x kubectl"))
     rows = [
         ("kubectl get of the same kinds (2 commands: namespaced kinds, the Namespace)", "kubectl"),
         ("ours: k8s_objects_info reader in-process (module code, no Ansible)", "in-process"),
@@ -162,7 +165,10 @@ def main():
         ("playbooks/verify.yml wall clock (Ansible start-up, producing roles, verify)", "playbook"),
     ]
     for label, key in rows:
-        print("%-64s %8.3f %8.2f" % (label[:64], med[key], med[key] / base if base else float("nan")))
+        print("%-80s %8.3f %9.2f" % (label, med[key], med[key] / base if base else float("nan")))
+    print("the verify role's tasks (median seconds):")
+    for name, values in sorted(role_tasks.items(), key=lambda item: -statistics.median(item[1])):
+        print("  %-78s %8.3f" % (name.split(" : ", 1)[1][:78], statistics.median(values)))
     if args.cleanup:
         _run(["kubectl", "--kubeconfig", args.kubeconfig, "delete", "namespace", ns, "--wait=false"], check=False)
 
