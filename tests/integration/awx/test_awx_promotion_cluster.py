@@ -37,7 +37,7 @@ SECRETS = {
     "secrets_backup_s3_access_key_id": "AKIAAWXTESTPRODUCTION",
     "secrets_backup_s3_secret_access_key": "Sk3mR9qW2xL7vN4pT8zB6cJ1hF5gD0aE",
 }
-CLUSTER_VARS = {"backups_redis_cronjob_api_version": "batch/v1beta1", "delivery_kubernetes_version": "1.24.0"}
+CLUSTER_VARS = {}
 
 
 def _git(repo, *args):

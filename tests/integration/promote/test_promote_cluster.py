@@ -34,7 +34,7 @@ RECORD = "supertodo-promotions"
 DRILLS = "supertodo-restore-drills"
 DRILL_WRAPPER = REPO / "roles" / "restore_drill" / "files" / "run_drill.py"
 WHO = "promote-tester"
-OLD_CLUSTER = ["-e", "backups_redis_cronjob_api_version=batch/v1beta1", "-e", "delivery_kubernetes_version=1.24.0"]
+OLD_CLUSTER = []
 PRODUCTION_SECRETS = {
     "SUPERTODO_POSTGRES_SUPERUSER_PASSWORD": "Pv7qN2sL9xK4mW8rT3yB6cF1",
     "SUPERTODO_POSTGRES_APP_PASSWORD": "Ap5jR8wQ2nV7kZ4xM9pL3sT6",
