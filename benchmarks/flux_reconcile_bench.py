@@ -14,9 +14,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -63,6 +65,22 @@ def kubectl(kubeconfig, *args, data=None):
                           text=True, check=True)
 
 
+def chart_repo(workdir):
+    """A Git server on loopback (stopped by the caller) holding the test chart at the path the HelmRelease names:
+    the Flux double fetches a GitRepository's ``spec.url`` as Flux does."""
+    from services.gitserver import GitServer
+
+    server = GitServer(workdir=workdir).start()
+    server.init("bench.git")
+    work = os.path.join(workdir, "work")
+    shutil.copytree(REPO / "tests/integration/flux/testchart", os.path.join(work, "tests/integration/flux/testchart"))
+    git = ["git", "-c", "user.name=bench", "-c", "user.email=bench@localhost"]
+    for args in (["init", "-q", "-b", "main"], ["add", "."], ["commit", "-qm", "the test chart"],
+                 ["push", "-q", server.url("bench.git"), "main"]):
+        subprocess.run(git + args, cwd=work, check=True, capture_output=True, timeout=60)
+    return server
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"))
@@ -78,15 +96,17 @@ def main():
         env = dict(os.environ, PYTHONPATH=str(REPO / "tools"))
         double = subprocess.Popen([sys.executable, "-m", "localkube.fluxdouble", "--kubeconfig", args.kubeconfig,
                                    "--state-dir", str(REPO / "tests" / "output"),
-                                   "--repo-root", str(REPO), "--schema-dir", args.schema_dir], env=env,
+                                   "--schema-dir", args.schema_dir], env=env,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ns = "fluxbench-%s" % uuid.uuid4().hex[:6]
+    workdir = tempfile.mkdtemp(prefix="fluxbench-")
+    git_server = chart_repo(workdir)
     kubectl(args.kubeconfig, "create", "namespace", ns)
     try:
         objs = {"apiVersion": "v1", "kind": "List", "items": [
             {"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
              "metadata": {"name": "repo", "namespace": ns},
-             "spec": {"interval": "10m", "url": "https://git.example.invalid/x.git", "ref": {"branch": "main"}}},
+             "spec": {"interval": "10m", "url": git_server.url("bench.git"), "ref": {"branch": "main"}}},
             {"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
              "metadata": {"name": "bench", "namespace": ns},
              "spec": {"interval": "10m", "chart": {"spec": {"chart": "tests/integration/flux/testchart",
@@ -117,6 +137,8 @@ def main():
         observer.stop.set()
     finally:
         kubectl(args.kubeconfig, "delete", "namespace", ns, "--wait=false")
+        git_server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
         if double:
             double.terminate()
             double.wait(20)
