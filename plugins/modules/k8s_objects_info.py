@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: k8s_objects_info
 short_description: Read the objects of many kinds in one task (one LIST per kind, one HTTP session)
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Lists every kind given in O(resources), in O(namespace) unless the entry names its own namespace, and gets
     the single objects an entry names, all in one process over one HTTP session. Returns the objects grouped by

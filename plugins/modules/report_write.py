@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: report_write
 short_description: Write several text files into one directory in one task, rewriting only what changed
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Creates O(dest) when missing and writes each file of O(files) there, atomically, only when its content
     differs from what is on disk, so an unchanged report leaves the run C(changed=false).
