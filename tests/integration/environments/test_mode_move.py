@@ -33,31 +33,6 @@ HR = "helmreleases.helm.toolkit.fluxcd.io"
 OLD_CLUSTER = []  # none: the 1.20 cluster's version and CronJob apiVersion are read from it (roles/environment)
 STAGING_KS = ["super-todo-staging-namespaces", "super-todo-staging-postgres", "super-todo-staging-redis",
               "super-todo-staging"]
-GOTK_SYNC = """---
-apiVersion: source.toolkit.fluxcd.io/v1
-kind: GitRepository
-metadata:
-  name: flux-system
-  namespace: flux-system
-spec:
-  interval: 1m0s
-  ref:
-    branch: main
-  url: %(url)s
----
-apiVersion: kustomize.toolkit.fluxcd.io/v1
-kind: Kustomization
-metadata:
-  name: flux-system
-  namespace: flux-system
-spec:
-  interval: 10m0s
-  path: ./flux-cd/clusters/my-cluster
-  prune: true
-  sourceRef:
-    kind: GitRepository
-    name: flux-system
-"""
 
 
 class Env:
@@ -98,23 +73,9 @@ class Env:
         return json.loads((self.tmp / "reports" / "staging.json").read_text())
 
     def bootstrap(self):
-        """What `flux bootstrap git --path=flux-cd/clusters/my-cluster` leaves: the sync manifests in Git, applied."""
-        work = self.tmp / "boot"
-        git = ["git", "-c", "user.name=flux", "-c", "user.email=flux@localhost"]
-        assert self.run(*git, "clone", "-q", self.url, work, cwd=self.tmp).returncode == 0
-        folder = work / "flux-cd/clusters/my-cluster/flux-system"
-        folder.mkdir(parents=True)
-        (folder / "gotk-sync.yaml").write_text(GOTK_SYNC % {"url": self.url})
-        (folder / "kustomization.yaml").write_text("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
-                                                   "resources:\n- gotk-sync.yaml\n")
-        for args in (["add", "--all"], ["commit", "-q", "-m", "Add Flux sync manifests"], ["push", "-q", "origin", "HEAD:main"]):
-            out = self.run(*git, *args, cwd=work)
-            assert out.returncode == 0, out.stderr
-        ns = self.run("kubectl", "create", "namespace", FLUX_NS)
-        assert ns.returncode == 0 or "AlreadyExists" in ns.stderr, ns.stderr
-        out = self.run("kubectl", "apply", "--server-side", "--field-manager=flux-client-side-apply", "-f",
-                       folder / "gotk-sync.yaml")
-        assert out.returncode == 0, out.stderr
+        """What `flux bootstrap git --path=flux-cd/clusters/my-cluster` leaves (localkube's bootstrap): the sync
+        manifests in Git, applied."""
+        self.cluster.bootstrap()
 
 
 def ok(proc):
