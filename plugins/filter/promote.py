@@ -14,6 +14,8 @@ import datetime
 import json
 import re
 
+from ansible_collections.supertodo.platform.plugins.module_utils.backup.common import age_text
+
 
 def _cond(obj, ctype):
     for cond in ((obj or {}).get("status") or {}).get("conditions") or []:
@@ -139,18 +141,7 @@ def _drill_text(drill, now):
     age = (now - _stamp(drill.get("finished_at"))).total_seconds()
     return "%s drill %s of backup %s at %s, %s ago" % (
         drill.get("verdict"), drill.get("drill_id"), (drill.get("backup") or {}).get("backup_id"),
-        drill.get("finished_at"), _age(age)), age
-
-
-def _age(seconds):
-    seconds = int(round(seconds))
-    if seconds < 120:
-        return "%ds" % seconds
-    if seconds < 7200:
-        return "%dm" % (seconds // 60)
-    if seconds < 172800:
-        return "%.1fh" % (seconds / 3600.0)
-    return "%.1fd" % (seconds / 86400.0)
+        drill.get("finished_at"), age_text(age)), age
 
 
 def drill_gate(configmap, destination_path, server_name, max_age, where="", now=None):

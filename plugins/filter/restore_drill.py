@@ -15,6 +15,8 @@ import hashlib
 import json
 import re
 
+from ansible_collections.supertodo.platform.plugins.module_utils.backup.common import age_text, iso
+
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 CHECK_KEYS = ("name", "query", "database", "expected", "max_age_seconds")
@@ -44,23 +46,8 @@ def _time(value):
     return stamp
 
 
-def _iso(stamp):
-    return stamp.astimezone(datetime.timezone.utc).isoformat() if stamp else None
-
-
 def _now(now):
     return _time(now) if now else datetime.datetime.now(datetime.timezone.utc)
-
-
-def _age_text(seconds):
-    seconds = int(round(seconds))
-    if seconds < 120:
-        return "%ds" % seconds
-    if seconds < 7200:
-        return "%dm" % (seconds // 60)
-    if seconds < 172800:
-        return "%.1fh" % (seconds / 3600.0)
-    return "%.1fd" % (seconds / 86400.0)
 
 
 def check_problems(checks):
@@ -126,7 +113,7 @@ def plan(verify, backup_id="latest", target_time="", max_backup_age="", now=None
         problems.append(str(exc))
         max_age = None
     backups = [b for b in (verify or {}).get("backups") or [] if b.get("usable")]
-    result = {"problems": problems, "backup": None, "target_time": _iso(target), "recovery_window": window,
+    result = {"problems": problems, "backup": None, "target_time": iso(target), "recovery_window": window,
               "backup_age_seconds": None}
     if problems:
         return result
@@ -137,12 +124,12 @@ def plan(verify, backup_id="latest", target_time="", max_backup_age="", now=None
     if target is not None:
         if first is None or last is None or not first <= target <= last:
             problems.append("restore_drill_target_time %s is outside the recovery window %s .. %s"
-                            % (_iso(target), window.get("first") or "(none)", window.get("last") or "(none)"))
+                            % (iso(target), window.get("first") or "(none)", window.get("last") or "(none)"))
             return result
     candidates = [b for b in backups if target is None or (_time(b.get("end_time")) and _time(b["end_time"]) <= target)]
     if str(backup_id) in ("", "latest"):
         if not candidates:
-            problems.append("no usable backup ended before restore_drill_target_time %s" % _iso(target))
+            problems.append("no usable backup ended before restore_drill_target_time %s" % iso(target))
             return result
         chosen = candidates[-1]
     else:
@@ -154,7 +141,7 @@ def plan(verify, backup_id="latest", target_time="", max_backup_age="", now=None
         chosen = found[0]
         if chosen not in candidates:
             problems.append("restore_drill_backup_id %s ended at %s, after restore_drill_target_time %s"
-                            % (backup_id, chosen.get("end_time"), _iso(target)))
+                            % (backup_id, chosen.get("end_time"), iso(target)))
             return result
     age = (now - _time(chosen["end_time"])).total_seconds()
     result["backup_age_seconds"] = round(age, 1)
@@ -162,7 +149,7 @@ def plan(verify, backup_id="latest", target_time="", max_backup_age="", now=None
     result["backup"] = {key: chosen.get(key) for key in keys}
     if max_age is not None and age > max_age:
         problems.append("backup %s ended at %s, %s ago, older than restore_drill_max_backup_age %s"
-                        % (chosen["backup_id"], chosen.get("end_time"), _age_text(age), max_backup_age))
+                        % (chosen["backup_id"], chosen.get("end_time"), age_text(age), max_backup_age))
     return result
 
 

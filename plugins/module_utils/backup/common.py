@@ -49,6 +49,18 @@ def parse_time(value):
     return stamp
 
 
+def age_text(seconds):
+    """``95`` -> ``"95s"``, ``600`` -> ``"10m"``, ``9000`` -> ``"2.5h"``, ``259200`` -> ``"3.0d"``."""
+    seconds = int(round(seconds))
+    if seconds < 120:
+        return "%ds" % seconds
+    if seconds < 7200:
+        return "%dm" % (seconds // 60)
+    if seconds < 172800:
+        return "%.1fh" % (seconds / 3600.0)
+    return "%.1fd" % (seconds / 86400.0)
+
+
 def utcnow():
     return datetime.datetime.now(datetime.timezone.utc)
 
