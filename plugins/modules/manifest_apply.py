@@ -91,6 +91,38 @@ options:
     type: bool
     default: false
     version_added: 0.1.0
+  refuse_present:
+    description:
+      - Objects whose presence refuses the whole apply, checked after validation and before anything is written
+        (also in check mode), such as the Flux Kustomizations that already apply the same objects from Git.
+      - One list request per entry; a kind the API server does not serve counts as absent.
+    type: list
+    elements: dict
+    default: []
+    version_added: 0.1.0
+    suboptions:
+      api_version:
+        description: apiVersion of the objects, such as C(kustomize.toolkit.fluxcd.io/v1).
+        type: str
+        required: true
+      kind:
+        description: Kind of the objects.
+        type: str
+        required: true
+      namespace:
+        description: Namespace to look in (omit for cluster-scoped kinds).
+        type: str
+      names:
+        description: Names that refuse the apply when any of them exists.
+        type: list
+        elements: str
+        required: true
+      message:
+        description:
+          - The failure message; C({objects}) in it is replaced by the found objects (C(namespace/name), comma
+            separated). "; nothing was applied" is appended.
+        type: str
+        required: true
 """
 
 EXAMPLES = r"""
@@ -113,6 +145,16 @@ EXAMPLES = r"""
 - name: Show what was taken over
   ansible.builtin.debug:
     var: applied.conflicts_taken
+
+- name: Apply, unless Flux already applies this environment from Git
+  supertodo.platform.manifest_apply:
+    manifests: "{{ __supertodo_manifests }}"
+    refuse_present:
+      - api_version: kustomize.toolkit.fluxcd.io/v1
+        kind: Kustomization
+        namespace: flux-system
+        names: [super-todo-staging, super-todo-staging-namespaces]
+        message: "staging is delivered by Flux: Kustomization(s) {objects} exist"
 """
 
 RETURN = r"""
@@ -174,6 +216,13 @@ def main():
         kubernetes_version=dict(type="str", default="1.30.0"),
         field_manager=dict(type="str", default="supertodo.platform"),
         force_conflicts=dict(type="bool", default=False),
+        refuse_present=dict(type="list", elements="dict", default=[], options=dict(
+            api_version=dict(type="str", required=True),
+            kind=dict(type="str", required=True),
+            namespace=dict(type="str"),
+            names=dict(type="list", elements="str", required=True),
+            message=dict(type="str", required=True),
+        )),
     )
     argument_spec.update(CONNECTION_ARG_SPEC)
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)

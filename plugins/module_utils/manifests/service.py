@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from ansible_collections.supertodo.platform.plugins.module_utils.kube.client import KubeClient
+from ansible_collections.supertodo.platform.plugins.module_utils.kube.errors import ApiError, SupertodoError
 from ansible_collections.supertodo.platform.plugins.module_utils.manifests.apply import Applier
 from ansible_collections.supertodo.platform.plugins.module_utils.manifests.discovery import DiscoveryCache, cluster_crds
 from ansible_collections.supertodo.platform.plugins.module_utils.manifests.errors import ManifestInvalid
@@ -82,6 +83,23 @@ def _yaml(obj):
     return yaml.safe_dump(obj, default_flow_style=False, sort_keys=True) if obj is not None else ""
 
 
+def refuse_present(client, rules):
+    """Raise when an object of a ``refuse_present`` rule exists; a kind the server does not serve is absent."""
+    for rule in rules or []:
+        try:
+            listing = client.list(rule["api_version"], rule["kind"], rule.get("namespace"))
+        except ApiError as exc:
+            if exc.status == 404:
+                continue
+            raise
+        wanted = set(rule["names"])
+        found = sorted("%s/%s" % (item["metadata"].get("namespace"), item["metadata"]["name"])
+                       if item["metadata"].get("namespace") else item["metadata"]["name"]
+                       for item in listing.get("items", []) if item["metadata"]["name"] in wanted)
+        if found:
+            raise SupertodoError("%s; nothing was applied" % rule["message"].replace("{objects}", ", ".join(found)))
+
+
 def apply_manifests(params, check_mode=False, diff=False, client=None):
     lazy = _LazyClient(params, client)
     entries, warnings = validate(params, lazy)
@@ -89,6 +107,7 @@ def apply_manifests(params, check_mode=False, diff=False, client=None):
     cache = DiscoveryCache.for_client(client)
     if cache is not None:
         cache.load(client)
+    refuse_present(client, params.get("refuse_present"))
     applier = Applier(client, params.get("field_manager") or "supertodo.platform", check_mode=check_mode,
                       force=bool(params.get("force_conflicts")), discovery=cache)
     try:

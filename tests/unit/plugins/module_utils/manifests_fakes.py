@@ -22,6 +22,7 @@ class FakeKube:
         self.calls = []
         self.drop = drop or []
         self.missing_namespaces = missing_namespaces
+        self.unserved = set()
 
     @staticmethod
     def key(api_version, kind, name, namespace):
@@ -32,6 +33,15 @@ class FakeKube:
         self.calls.append(("GET", kind, name))
         obj = self.store.get(self.key(api_version, kind, name, namespace))
         return copy.deepcopy(obj) if obj else None
+
+    def list(self, api_version, kind, namespace=None, label_selector=None):
+        from ansible_collections.supertodo.platform.plugins.module_utils.kube.errors import ApiError
+        self.requests += 1
+        self.calls.append(("LIST", kind, namespace))
+        if api_version in self.unserved:
+            raise ApiError("%s is not served by the API server (is its CRD installed?)" % api_version, 404)
+        return {"items": [copy.deepcopy(obj) for (av, k, ns, dummy), obj in sorted(self.store.items())
+                          if av == api_version and k == kind and (namespace is None or ns == namespace)]}
 
     def patch(self, api_version, kind, name, namespace, body, patch_type="merge", query=None, subresource=None):
         from ansible_collections.supertodo.platform.plugins.module_utils.kube.errors import ApiError

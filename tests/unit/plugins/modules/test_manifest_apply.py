@@ -107,3 +107,38 @@ def test_secrets_in_their_own_option_are_applied_in_kind_order_and_only_their_va
     args["secret_manifests"][0].pop("secret")
     result, raw = _run(capsys, args)
     assert result["changed"] is False and PLAIN not in raw and B64 not in raw
+
+
+FLUX_OWNERS = {"api_version": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization", "namespace": "flux-system",
+               "names": ["super-todo-staging", "super-todo-staging-redis"],
+               "message": "staging is delivered by Flux: Kustomization(s) {objects} exist"}
+
+
+def _kustomization(name, ns="flux-system"):
+    return {"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+            "metadata": {"name": name, "namespace": ns}, "spec": {"path": "./x", "prune": True}}
+
+
+def test_refuse_present_fails_naming_the_found_objects_before_anything_is_written(capsys, kube):
+    for name, ns in (("super-todo-staging-redis", "flux-system"), ("super-todo-staging", "flux-system"),
+                     ("other", "flux-system"), ("super-todo-staging", "elsewhere")):
+        obj = _kustomization(name, ns)
+        kube.store[kube.key(obj["apiVersion"], obj["kind"], name, ns)] = obj
+    result, dummy = _run(capsys, _args([namespace(), configmap()], refuse_present=[FLUX_OWNERS]))
+    assert result["failed"] is True
+    assert result["msg"] == ("staging is delivered by Flux: Kustomization(s) flux-system/super-todo-staging, "
+                             "flux-system/super-todo-staging-redis exist; nothing was applied")
+    assert not [c for c in kube.calls if c[0] == "PATCH"]
+    # check mode refuses the same way
+    result, dummy = _run(capsys, _args([namespace()], refuse_present=[FLUX_OWNERS], _ansible_check_mode=True))
+    assert result["failed"] is True and "nothing was applied" in result["msg"]
+
+
+def test_refuse_present_passes_when_none_exists_or_the_kind_is_not_served(capsys, kube):
+    obj = _kustomization("other")
+    kube.store[kube.key(obj["apiVersion"], obj["kind"], "other", "flux-system")] = obj
+    result, dummy = _run(capsys, _args([namespace()], refuse_present=[FLUX_OWNERS]))
+    assert result["changed"] is True and ("LIST", "Kustomization", "flux-system") in kube.calls
+    kube.unserved.add("kustomize.toolkit.fluxcd.io/v1")
+    result, dummy = _run(capsys, _args([namespace()], refuse_present=[FLUX_OWNERS]))
+    assert "failed" not in result and result["changed"] is False
