@@ -14,6 +14,8 @@ description:
     differs from what is on disk, so an unchanged report leaves the run C(changed=false).
   - One task for all the files of a report (the verify role's Markdown and JSON) instead of a directory task and
     one copy task per file.
+  - When the host is the control node itself (connection C(local), no become), its action plugin writes the files
+    in the controller's process, with no module run; on any other host the module runs there.
 author:
   - Super-Todo maintainers (@andreqko)
 attributes:
@@ -66,72 +68,24 @@ dest:
   type: str
 """
 
-import os
-import tempfile
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.common.text.converters import to_bytes, to_text
 
-
-def _mode(value):
-    return int(value, 8) if isinstance(value, str) else int(value)
-
-
-def run(module):
-    p = module.params
-    dest = p["dest"]
-    result = {"changed": False, "written": [], "dest": dest}
-    diffs = []
-    for name, content in sorted(p["files"].items()):
-        if not name or os.path.basename(name) != name or name in (".", ".."):
-            module.fail_json(msg="report_write: file name %r must be a plain name inside %s" % (name, dest))
-        data = to_bytes(content if isinstance(content, str) else to_text(content))
-        path = os.path.join(dest, name)
-        try:
-            with open(path, "rb") as handle:
-                before = handle.read()
-        except FileNotFoundError:
-            before = None
-        except OSError as exc:
-            module.fail_json(msg="report_write: cannot read %s: %s" % (path, exc))
-        if before != data:
-            result["written"].append(path)
-            diffs.append({"before_header": path, "after_header": path,
-                          "before": to_text(before or b"", errors="replace"), "after": to_text(data, errors="replace")})
-            if not module.check_mode:
-                _write(module, dest, path, data, p)
-    result["changed"] = bool(result["written"])
-    if module._diff and diffs:
-        result["diff"] = diffs
-    return result
-
-
-def _write(module, dest, path, data, p):
-    tmp = None
-    try:
-        os.makedirs(dest, mode=_mode(p["dir_mode"]), exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=dest, prefix=".report_write-")
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(tmp, _mode(p["mode"]))
-        os.replace(tmp, path)
-    except OSError as exc:
-        if tmp and os.path.exists(tmp):
-            os.unlink(tmp)
-        module.fail_json(msg="report_write: cannot write %s: %s" % (path, exc))
+from ansible_collections.supertodo.platform.plugins.module_utils.report_files import (
+    ARGUMENT_SPEC,
+    ReportFilesError,
+    write_files,
+)
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec={
-            "dest": {"type": "path", "required": True},
-            "files": {"type": "dict", "required": True},
-            "mode": {"type": "raw", "default": "0644"},
-            "dir_mode": {"type": "raw", "default": "0755"},
-        },
-        supports_check_mode=True,
-    )
-    module.exit_json(**run(module))
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    p = module.params
+    try:
+        result = write_files(p["dest"], p["files"], p["mode"], p["dir_mode"], check_mode=module.check_mode,
+                             diff=module._diff)
+    except ReportFilesError as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":
