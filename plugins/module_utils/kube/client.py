@@ -1,15 +1,19 @@
 # -*- coding: utf-8 -*-
 # Copyright: supertodo.platform contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""A small, fast Kubernetes REST client built on the official ``kubernetes`` package's configuration loader.
+"""A small, fast Kubernetes REST client.
 
-It speaks plain REST (GET/LIST/WATCH/PATCH) through ``kubernetes.client.ApiClient.call_api`` and resolves a
-kind to its URL with a discovery request per API group/version, cached for the life of the process, so that a
-module run costs one request per object rather than a full discovery of the cluster.
+It speaks plain REST (GET/LIST/WATCH/PATCH) over one kept-alive HTTPS connection (``transport``, the standard
+library) with the credentials of a kubeconfig read by ``kubeconfig`` (PyYAML), and resolves a kind to its URL with
+a discovery request per API group/version, cached for the life of the process, so that a module run costs one
+request per object rather than a full discovery of the cluster. A kubeconfig using something that reader does not
+implement (``auth-provider``, ``proxy-url``, ...) is loaded by the official ``kubernetes`` package instead, and its
+requests go through ``kubernetes.client.ApiClient``: that package is imported only then.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 
@@ -17,17 +21,25 @@ from ansible_collections.supertodo.platform.plugins.module_utils.kube.errors imp
     ApiError,
     ConnectionConfigError,
 )
+from ansible_collections.supertodo.platform.plugins.module_utils.kube.kubeconfig import (
+    Configuration,
+    Unsupported,
+    kubeconfig_files,
+    load as load_kubeconfig,
+)
+from ansible_collections.supertodo.platform.plugins.module_utils.kube.transport import Transport, api_error
 
-try:
-    import kubernetes
-    from kubernetes.client.rest import ApiException
-    from urllib3.exceptions import HTTPError as Urllib3HTTPError
 
-    HAS_KUBERNETES = True
-    KUBERNETES_IMPORT_ERROR = None
-except ImportError as exc:  # pragma: no cover - reported by the module
-    HAS_KUBERNETES = False
-    KUBERNETES_IMPORT_ERROR = exc
+def _kubernetes(kubeconfig=None, context=None, why=None):
+    """The ``kubernetes`` package, imported on first use (it takes about half a second)."""
+    try:
+        import kubernetes  # pylint: disable=import-outside-toplevel
+        import kubernetes.client  # pylint: disable=import-outside-toplevel
+        import kubernetes.config  # pylint: disable=import-outside-toplevel
+    except ImportError as exc:
+        raise ConnectionConfigError("kubeconfig %s, context %s uses %s, which needs the python 'kubernetes' package: %s"
+                                    % (kubeconfig, context or "(current)", why, exc)) from exc
+    return kubernetes
 
 
 # Options that, when not given, are read from the environment as kubernetes.core's modules read them (an AWX
@@ -61,35 +73,32 @@ def connection_params(params, environ=None):
 
 
 def build_configuration(params, environ=None):
-    """Return a ``kubernetes.client.Configuration`` from the module's connection options.
+    """Return the connection ``Configuration`` from the module's connection options.
 
     Precedence follows kubernetes.core: explicit options, then the ``K8S_AUTH_*`` environment; a ``host`` (option
     or ``K8S_AUTH_HOST``) means no kubeconfig is read; otherwise ``kubeconfig`` (or the ``K8S_AUTH_KUBECONFIG`` /
-    ``KUBECONFIG`` environment), with ``context`` selecting the context.
+    ``KUBECONFIG`` environment; a colon-separated list is merged), with ``context`` selecting the context. A
+    kubeconfig this collection cannot read itself gives a ``kubernetes.client.Configuration`` instead.
     """
     environ = os.environ if environ is None else environ
     params = connection_params(params, environ)
-    cfg = kubernetes.client.Configuration()
     kubeconfig = params.get("kubeconfig") or environ.get("K8S_AUTH_KUBECONFIG") or environ.get("KUBECONFIG")
     context = params.get("context") or environ.get("K8S_AUTH_CONTEXT")
-    if not params.get("host"):
-        if not kubeconfig:
-            kubeconfig = os.path.expanduser("~/.kube/config")
-        kubeconfig = os.path.expanduser(kubeconfig)
-        if not os.path.isfile(kubeconfig):
-            raise ConnectionConfigError("kubeconfig %s does not exist (set kubeconfig or KUBECONFIG)" % kubeconfig)
-        try:
-            kubernetes.config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=cfg)
-        except kubernetes.config.ConfigException as exc:
-            raise ConnectionConfigError("kubeconfig %s, context %s: %s" % (kubeconfig, context or "(current)", exc)) from exc
-        except (OSError, ValueError, TypeError, KeyError) as exc:
-            raise ConnectionConfigError("kubeconfig %s cannot be read: %s" % (kubeconfig, exc)) from exc
+    if params.get("host"):
+        cfg = Configuration(params["host"])
     else:
-        cfg.host = params["host"]
+        kubeconfig = ":".join(kubeconfig_files(kubeconfig or "~/.kube/config"))
+        try:
+            cfg = load_kubeconfig(kubeconfig, context, environ)
+        except Unsupported as exc:
+            cfg = _kubernetes_configuration(kubeconfig, context, str(exc))
     if params.get("api_key"):
         cfg.api_key = {"authorization": "Bearer %s" % params["api_key"]}
+        cfg.refresh_api_key_hook = None
     if params.get("ca_cert"):
         cfg.ssl_ca_cert = params["ca_cert"]
+        if isinstance(cfg, Configuration):
+            cfg.ssl_ca_data = None
     if params.get("client_cert"):
         cfg.cert_file = params["client_cert"]
     if params.get("client_key"):
@@ -99,25 +108,53 @@ def build_configuration(params, environ=None):
     return cfg
 
 
+def _kubernetes_configuration(kubeconfig, context, why):
+    """The kubeconfig loaded by the ``kubernetes`` package (for what ``kubeconfig.load`` does not implement)."""
+    kubernetes = _kubernetes(kubeconfig, context, why)
+    cfg = kubernetes.client.Configuration()
+    try:
+        kubernetes.config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=cfg)
+    except kubernetes.config.ConfigException as exc:
+        raise ConnectionConfigError("kubeconfig %s, context %s: %s" % (kubeconfig, context or "(current)", exc)) from exc
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        raise ConnectionConfigError("kubeconfig %s cannot be read: %s" % (kubeconfig, exc)) from exc
+    return cfg
+
+
 class KubeClient:
     """REST access to the API server: ``get``, ``list``, ``patch``, ``watch`` by apiVersion and kind."""
 
     def __init__(self, params):
-        if not HAS_KUBERNETES:
-            raise ConnectionConfigError("the python 'kubernetes' package is required: %s" % KUBERNETES_IMPORT_ERROR)
         self.configuration = build_configuration(params)
-        self.api = kubernetes.client.ApiClient(self.configuration)
         self.timeout = params.get("request_timeout") or 30.0
         self._resources = {}
         self.requests = 0
+        self._stream_errors = (OSError, http.client.HTTPException)
+        if isinstance(self.configuration, Configuration):
+            self.api = Transport(self.configuration, self.timeout)
+        else:
+            kubernetes = _kubernetes()
+            from urllib3.exceptions import HTTPError  # pylint: disable=import-outside-toplevel
+            self.api = kubernetes.client.ApiClient(self.configuration)
+            self._stream_errors += (HTTPError,)
 
     # -- low level ---------------------------------------------------------------------------------
     def request(self, method, path, body=None, query=None, content_type=None, stream=False, timeout=None):
-        """One HTTP request; returns the decoded JSON body (or the raw response when ``stream``)."""
+        """One HTTP request; returns the decoded JSON body (or the response when ``stream``: ``resp.stream()``,
+        ``resp.release_conn()``)."""
+        self.requests += 1
+        timeout = timeout if timeout is not None else self.timeout
+        if isinstance(self.api, Transport):
+            return self.api.request(method, path, body=body, query=query, content_type=content_type, stream=stream,
+                                    timeout=timeout)
+        return self._call_api(method, path, body, query, content_type, stream, timeout)
+
+    def _call_api(self, method, path, body, query, content_type, stream, timeout):
+        """The request through ``kubernetes.client.ApiClient`` (a kubeconfig only that package reads)."""
+        from kubernetes.client.rest import ApiException  # pylint: disable=import-outside-toplevel
         headers = {"Accept": "application/json"}
         if content_type:
             headers["Content-Type"] = content_type
-        self.requests += 1
         try:
             resp = self.api.call_api(
                 path, method,
@@ -127,11 +164,11 @@ class KubeClient:
                 auth_settings=["BearerToken"],
                 _preload_content=False,
                 _return_http_data_only=True,
-                _request_timeout=timeout if timeout is not None else self.timeout,
+                _request_timeout=timeout,
             )
         except ApiException as exc:
-            raise _api_error(method, path, exc) from exc
-        except (Urllib3HTTPError, OSError) as exc:
+            raise api_error(method, path, exc.status, exc.reason, exc.body) from exc
+        except self._stream_errors as exc:
             raise ApiError("%s %s: API server %s unreachable: %s" % (method, path, self.configuration.host, exc)) from exc
         if stream:
             return resp
@@ -216,19 +253,8 @@ class KubeClient:
                     if line.strip():
                         event = json.loads(line)
                         yield event.get("type"), event.get("object", {})
-        except (Urllib3HTTPError, OSError) as exc:
+        except self._stream_errors as exc:
             raise ApiError("watch %s %s: connection lost: %s" % (kind, name or "", exc)) from exc
         finally:
             resp.release_conn()
 
-
-def _api_error(method, path, exc):
-    body = None
-    message = exc.reason or ""
-    try:
-        body = json.loads(exc.body) if exc.body else None
-        if isinstance(body, dict) and body.get("message"):
-            message = body["message"]
-    except (TypeError, ValueError):
-        pass
-    return ApiError("%s %s: %s %s" % (method, path, exc.status, message), exc.status or 0, exc.reason, body)
