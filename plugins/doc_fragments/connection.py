@@ -12,6 +12,11 @@ options:
   kubeconfig:
     description:
       - Path to a kubeconfig file. Defaults to E(K8S_AUTH_KUBECONFIG), then E(KUBECONFIG), then C(~/.kube/config).
+        A colon-separated list of files is merged as C(kubectl) merges it.
+      - The collection reads the server, its CA (C(certificate-authority) or C(certificate-authority-data)),
+        C(insecure-skip-tls-verify), C(tls-server-name), client certificates, C(token), C(tokenFile), basic auth and
+        C(exec) credential plugins itself. A kubeconfig using anything else (for example C(auth-provider)) is loaded
+        by the python C(kubernetes) package.
     type: path
   context:
     description:
@@ -53,5 +58,7 @@ options:
     type: float
     default: 30.0
 requirements:
-  - kubernetes (python) >= 31.0.0
+  - PyYAML (python)
+  - kubernetes (python) >= 31.0.0, only for a kubeconfig using C(auth-provider), C(proxy-url) or another part the
+    collection does not read itself
 """

@@ -122,7 +122,7 @@ notes:
   - The module never writes to the bucket or the cluster; C(changed) is always false.
 requirements:
   - boto3
-  - kubernetes (python) >= 31.0.0 (only with O(cluster))
+  - kubernetes (python) >= 31.0.0 (only with O(cluster), and only for a kubeconfig using C(auth-provider) or C(proxy-url))
 """
 
 EXAMPLES = r"""
