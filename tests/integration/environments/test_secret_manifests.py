@@ -63,3 +63,23 @@ def test_secrets_in_their_own_list_and_the_manifest_list_printable(tmp_path):
     assert "kind: NetworkPolicy" in printed and "censored" not in printed
     for value in GOOD.values():
         assert value not in proc.stdout and base64.b64encode(value.encode()).decode() not in proc.stdout
+
+
+def test_a_missing_value_fails_naming_the_secret_and_its_keys(tmp_path):
+    """Production generates nothing: a key no variable sets stops the role, naming the Secret and the keys only."""
+    play = tmp_path / "play.yml"
+    play.write_text(PLAY)
+    env = {k: v for k, v in GOOD.items() if k not in ("SUPERTODO_REDIS_PASSWORD", "SUPERTODO_BACKUP_S3_ACCESS_KEY_ID",
+                                                     "SUPERTODO_BACKUP_S3_SECRET_ACCESS_KEY")}
+    proc = subprocess.run(["ansible-playbook", "-v", "-i", "inventories/production", str(play), "-e",
+                           "dump_file=%s" % (tmp_path / "dump.json")], cwd=str(REPO), env=_env(env),
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode != 0
+    out = " ".join(proc.stdout.split())
+    assert "production: Secret redis-production-auth has no value for redis-password (set the secrets_*" in out
+    assert ("production: Secret postgres-production-backup-s3 has no value for ACCESS_KEY_ID, ACCESS_SECRET_KEY"
+            in out)
+    assert "postgres-production-app has no value" not in out
+    assert not (tmp_path / "dump.json").exists()
+    for value in env.values():
+        assert value not in proc.stdout and base64.b64encode(value.encode()).decode() not in proc.stdout
