@@ -18,9 +18,11 @@
 from __future__ import annotations
 
 import copy
+import functools
 import glob
 import json
 import os
+import re
 
 from ansible_collections.supertodo.platform.plugins.module_utils.manifests.objects import ref
 
@@ -29,6 +31,8 @@ try:
     import yaml
     HAS_DEPS = True
     DEPS_ERROR = None
+    # libyaml's parser when PyYAML was built with it: the chart defaults and CRDs read here are thousands of lines
+    _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 except ImportError as exc:  # pragma: no cover
     HAS_DEPS = False
     DEPS_ERROR = exc
@@ -37,8 +41,17 @@ try:
     import kubernetes_validate
     import kubernetes_validate.utils
     HAS_KV = True
+    # kubernetes-validate reads and parses the kind's schema and the large _definitions.json again for every
+    # object; the files do not change during a run, so each is parsed once per process (the validator only reads
+    # them)
+    if not hasattr(kubernetes_validate.utils.schema_contents, "cache_info"):
+        kubernetes_validate.utils.schema_contents = functools.lru_cache(maxsize=None)(
+            kubernetes_validate.utils.schema_contents)
 except ImportError:  # pragma: no cover
     HAS_KV = False
+
+# the API group a CRD file declares (spec.group), found without parsing the YAML
+_GROUP_LINE = re.compile(r"""^\s*["']?group["']?\s*:\s*["']?([A-Za-z0-9.-]+)""", re.M)
 
 DEFAULT_KUBERNETES_VERSION = "1.30.0"
 
@@ -129,6 +142,7 @@ class Validator:
         self.crd_loader = crd_loader
         self._crds = None
         self._groups = {}
+        self._crd_files = None          # [file, groups it declares, text until parsed] (schema dir)
         self._chart_cache = {}
         self.crd_source = None          # where the CRDs came from, for messages
         self.crd_unavailable = None     # why no CRDs could be read (no schema dir and no cluster, or an error)
@@ -136,44 +150,58 @@ class Validator:
         self.unchecked_charts = set()   # charts whose values were checked against no schema
 
     # -- custom resources ----------------------------------------------------------------------------
-    def _crd_documents(self):
+    def _crd_documents(self, groups):
+        """The CRD documents not read yet; from the schema dir, only the files that declare one of ``groups``
+        (all files when ``groups`` is None, or when a file's group cannot be found without parsing it)."""
         if self.schema_dir:
             self.crd_source = "%s/crds" % self.schema_dir
-            pattern = os.path.join(self.schema_dir, "crds", "**", "*.y*ml")
-            for fname in sorted(glob.glob(pattern, recursive=True)):
-                with open(fname, encoding="utf-8") as fh:
-                    yield from yaml.load_all(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-        elif self.crd_loader is not None:
-            try:
-                docs = list(self.crd_loader())
-            except CrdsUnavailable as exc:
-                self.crd_unavailable = str(exc)
-                return
-            self.crd_source = "the CRDs the cluster serves"
-            yield from docs
-        else:
-            self.crd_unavailable = "no schema dir and no cluster to read CRDs from"
+            if self._crd_files is None:
+                self._crd_files = []
+                pattern = os.path.join(self.schema_dir, "crds", "**", "*.y*ml")
+                for fname in sorted(glob.glob(pattern, recursive=True)):
+                    with open(fname, encoding="utf-8") as fh:
+                        text = fh.read()
+                    self._crd_files.append([fname, set(_GROUP_LINE.findall(text)), text])
+            for item in self._crd_files:
+                dummy, declared, text = item
+                if text is None or (groups is not None and declared and not declared & groups):
+                    continue
+                item[2] = None
+                yield from yaml.load_all(text, Loader=_LOADER)  # nosec B506 - a safe loader
+        elif self._crd_files is None:
+            self._crd_files = []
+            if self.crd_loader is not None:
+                try:
+                    docs = list(self.crd_loader())
+                except CrdsUnavailable as exc:
+                    self.crd_unavailable = str(exc)
+                    return
+                self.crd_source = "the CRDs the cluster serves"
+                yield from docs
+            else:
+                self.crd_unavailable = "no schema dir and no cluster to read CRDs from"
 
-    def crds(self):
-        """``{(apiVersion, kind): openAPIV3Schema}`` for every served version of every CRD of the source."""
+    def crds(self, groups=None):
+        """``{(apiVersion, kind): openAPIV3Schema}`` for every served version of every CRD of the source read so
+        far: with ``groups``, at least those of these API groups (CRDs are parsed only when an object needs them)."""
         if self._crds is None:
             self._crds = {}
             self._groups = {}
-            for doc in self._crd_documents():
-                if not isinstance(doc, dict) or doc.get("kind") != "CustomResourceDefinition":
-                    continue
-                spec = doc["spec"]
-                for ver in spec.get("versions", []):
-                    api_version = "%s/%s" % (spec["group"], ver["name"])
-                    self._groups.setdefault(spec["group"], set())
-                    if ver.get("served"):
-                        self._groups[spec["group"]].add(api_version)
-                        self._crds[(api_version, spec["names"]["kind"])] = \
-                            (ver.get("schema") or {}).get("openAPIV3Schema") or {}
+        for doc in self._crd_documents(groups):
+            if not isinstance(doc, dict) or doc.get("kind") != "CustomResourceDefinition":
+                continue
+            spec = doc["spec"]
+            for ver in spec.get("versions", []):
+                api_version = "%s/%s" % (spec["group"], ver["name"])
+                self._groups.setdefault(spec["group"], set())
+                if ver.get("served"):
+                    self._groups[spec["group"]].add(api_version)
+                    self._crds[(api_version, spec["names"]["kind"])] = \
+                        (ver.get("schema") or {}).get("openAPIV3Schema") or {}
         return self._crds
 
     def _custom(self, obj):
-        schema = self.crds()[(obj["apiVersion"], obj["kind"])]
+        schema = self._crds[(obj["apiVersion"], obj["kind"])]
         problems = []
         body = {k: v for k, v in obj.items() if k not in ("metadata", "apiVersion", "kind")}
         sch = dict(schema)
@@ -203,7 +231,7 @@ class Validator:
                     schema = json.load(fh)
             if os.path.isfile(vpath):
                 with open(vpath, encoding="utf-8") as fh:
-                    defaults = yaml.safe_load(fh) or {}
+                    defaults = yaml.load(fh, Loader=_LOADER) or {}  # nosec B506 - a safe loader
             self._chart_cache[name] = (schema, defaults or {})
         return self._chart_cache[name]
 
@@ -248,7 +276,7 @@ class Validator:
     def validate_object(self, obj):
         api_version = obj.get("apiVersion", "")
         group = api_version.split("/")[0] if "/" in api_version else ""
-        self.crds()
+        self.crds({group})
         if (api_version, obj.get("kind")) in self._crds:
             problems = self._custom(obj)
             if obj["kind"] == "HelmRelease":
