@@ -181,3 +181,25 @@ def test_with_schema_dir_nothing_is_left_unchecked(validator):
     _problems(validator, gitrepository())
     _problems(validator, helmrelease(chart="redis-cluster", values={}))
     assert validator.warnings == []
+
+
+def test_only_the_crd_files_of_the_objects_groups_are_parsed(tmp_path):
+    """A CRD file of a group no object uses is not parsed (broken YAML there goes unnoticed); once an object of
+    that group comes, its file is read and its problem reported."""
+    crds = tmp_path / "crds"
+    crds.mkdir()
+    (crds / "a-widgets.yaml").write_text(
+        "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {name: widgets.a.example.com}\n"
+        "spec:\n  group: a.example.com\n  names: {kind: Widget, plural: widgets}\n  scope: Namespaced\n"
+        "  versions:\n    - name: v1\n      served: true\n      storage: true\n      schema:\n"
+        "        openAPIV3Schema: {type: object, properties: {spec: {type: object, properties: {size: {type: integer}}}}}\n")
+    (crds / "b-broken.yaml").write_text("spec:\n  group: b.example.com\n  names: [unclosed\n")
+    validator = Validator(str(tmp_path))
+    widget = {"apiVersion": "a.example.com/v1", "kind": "Widget", "metadata": {"name": "w", "namespace": "n"},
+              "spec": {"size": "big"}}
+    problems = _problems(validator, widget)
+    assert len(problems) == 1 and "spec.size" in problems[0]
+    assert _problems(validator, dict(widget, spec={"size": 3})) == []
+    other = {"apiVersion": "b.example.com/v1", "kind": "Gadget", "metadata": {"name": "g", "namespace": "n"}}
+    with pytest.raises(Exception, match="expected|flow"):
+        _problems(validator, other)
