@@ -257,4 +257,3 @@ class KubeClient:
             raise ApiError("watch %s %s: connection lost: %s" % (kind, name or "", exc)) from exc
         finally:
             resp.release_conn()
-

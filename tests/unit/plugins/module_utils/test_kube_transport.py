@@ -32,7 +32,7 @@ def client_for(srv, pki, **extra):
 
 def test_one_connection_for_many_requests(server, pki):
     client = client_for(server, pki)
-    for _ in range(5):
+    for dummy in range(5):
         client.request("GET", "/version")
     assert client.get("v1", "ConfigMap", "present", "demo")["metadata"]["name"] == "present"
     assert client.get("v1", "ConfigMap", "absent", "demo") is None
