@@ -126,18 +126,18 @@ class Transport:
             data = None
             if content_type:
                 headers["Content-Type"] = content_type
+        conn = self._new_connection(timeout) if stream else None
         try:
             if stream:
-                conn = self._new_connection(timeout)
                 resp = self._send(conn, method, url, data, headers)
             else:
                 resp = self._exchange(method, url, data, headers, timeout)
                 payload = resp.read()
-        except ssl.SSLError as exc:
-            self.close()
-            raise self._unreachable(method, path, exc) from exc
-        except (OSError, http.client.HTTPException) as exc:
-            self.close()
+        except (OSError, http.client.HTTPException) as exc:      # ssl.SSLError and timeouts are OSErrors
+            if stream:
+                conn.close()
+            else:
+                self.close()
             raise self._unreachable(method, path, exc) from exc
         if stream:
             if resp.status >= 300:

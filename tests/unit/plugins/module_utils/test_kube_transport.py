@@ -124,3 +124,10 @@ def test_plain_http_server(pki):
         client = KubeClient({"host": srv.url})
         assert client.request("GET", "/version")["major"] == "1"
         assert "Authorization" not in srv.seen[-1]["headers"]
+
+
+def test_a_refused_watch_is_an_api_error_with_the_status(server, pki):
+    client = client_for(server, pki)
+    with pytest.raises(ApiError) as err:
+        list(client.watch("v1", "ConfigMap", "elsewhere", timeout=5))
+    assert err.value.status == 404 and "could not find" in str(err.value)
