@@ -3,10 +3,11 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The data tier roles (postgres, redis, backups) run for both inventories without a cluster.
 
-Runs ansible-playbook with dump_manifests.yml (the roles append to __supertodo_manifests, the playbook writes the
-list to JSON) and checks the rendered objects: the figures of the current setup, every custom resource against
-its CRD's openAPIV3Schema, every HelmRelease's values against its chart's values.schema.json / values.yaml, backup
-objects only in production, refusals that name the variable, and no secret value anywhere.
+Runs ansible-playbook with dump_manifests.yml (the environment role, preflight included, stopped after producing
+the data tier; the playbook writes __supertodo_manifests to JSON) and checks the rendered objects: the figures of
+the current setup, every custom resource against its CRD's openAPIV3Schema, every HelmRelease's values against its
+chart's values.schema.json / values.yaml, backup objects only in production, refusals that name the variable, and
+no secret value anywhere.
 """
 
 from __future__ import annotations
@@ -390,9 +391,17 @@ def test_refusals_name_the_variable(tmp_path, env_name, args, variable):
 
 
 def test_backups_without_credential_values_are_refused_in_apply_mode(tmp_path):
+    # preflight refuses the empty values first, as in site.yml, naming each variable
     proc, dummy = dump("production", tmp_path / "out.json", secrets=False)
     assert proc.returncode != 0
+    assert "secrets_backup_s3_access_key_id is empty" in proc.stdout
+    assert "secrets_backup_s3_secret_access_key is empty" in proc.stdout
+    # empty secrets accepted by an override: the backups role still refuses to enable backups without credentials
+    override = json.dumps({"supertodo_overrides": [{"name": "allow_empty_secret", "reason": "a test of the backups role"}]})
+    proc, dummy = dump("production", tmp_path / "out.json", "-e", override, secrets=False)
+    assert proc.returncode != 0
     assert "secrets_backup_s3_access_key_id and secrets_backup_s3_secret_access_key are empty" in proc.stdout
+    assert not (tmp_path / "out.json").exists()
     # render mode needs no credential values (Secrets are never rendered)
     proc, data = dump("production", tmp_path / "render.json", "-e", "supertodo_delivery_mode=render", secrets=False)
     assert proc.returncode == 0, proc.stdout[-3000:]
