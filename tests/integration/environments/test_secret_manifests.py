@@ -69,8 +69,8 @@ def test_a_missing_value_fails_naming_the_secret_and_its_keys(tmp_path):
     """Production generates nothing: a key no variable sets stops the role, naming the Secret and the keys only."""
     play = tmp_path / "play.yml"
     play.write_text(PLAY)
-    env = {k: v for k, v in GOOD.items() if k not in ("SUPERTODO_REDIS_PASSWORD", "SUPERTODO_BACKUP_S3_ACCESS_KEY_ID",
-                                                     "SUPERTODO_BACKUP_S3_SECRET_ACCESS_KEY")}
+    unset = ("SUPERTODO_REDIS_PASSWORD", "SUPERTODO_BACKUP_S3_ACCESS_KEY_ID", "SUPERTODO_BACKUP_S3_SECRET_ACCESS_KEY")
+    env = {k: v for k, v in GOOD.items() if k not in unset}
     proc = subprocess.run(["ansible-playbook", "-v", "-i", "inventories/production", str(play), "-e",
                            "dump_file=%s" % (tmp_path / "dump.json")], cwd=str(REPO), env=_env(env),
                           capture_output=True, text=True, timeout=300, check=False)
