@@ -154,6 +154,18 @@ def test_exec_plugin_token(tmp_path, pki, server, api_version):
     assert last_auth(server) == "Bearer exec-token"
 
 
+def test_an_exec_command_with_a_relative_path_runs_from_the_kubeconfigs_folder(tmp_path, pki, server):
+    (tmp_path / "conf" / "bin").mkdir(parents=True)
+    script = tmp_path / "conf" / "bin" / "cred"
+    script.write_text("#!%s\n%s" % (sys.executable, EXEC_PLUGIN))
+    script.chmod(0o755)
+    user = {"exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": "bin/cred",
+                     "args": ["get-token", "--cluster", "prod"], "env": [{"name": "EXTRA", "value": "yes"}]}}
+    kc = write_kubeconfig(tmp_path / "conf" / "kc", server.url, user, {"certificate-authority-data": b64(pki.ca)})
+    KubeClient({"kubeconfig": kc}).request("GET", "/version")
+    assert last_auth(server) == "Bearer exec-token"
+
+
 def test_exec_plugin_client_certificate(tmp_path, pki, mtls):
     (tmp_path / "plugin.py").write_text(EXEC_PLUGIN)
     user = {"exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": sys.executable,

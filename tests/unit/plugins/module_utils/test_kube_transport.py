@@ -131,3 +131,12 @@ def test_a_refused_watch_is_an_api_error_with_the_status(server, pki):
     with pytest.raises(ApiError) as err:
         list(client.watch("v1", "ConfigMap", "elsewhere", timeout=5))
     assert err.value.status == 404 and "could not find" in str(err.value)
+
+
+def test_the_user_agent_can_be_set_for_audit_logs(server, pki):
+    client = client_for(server, pki)
+    client.request("GET", "/version")
+    assert server.seen[-1]["headers"]["User-Agent"] == "supertodo.platform"
+    client.api.user_agent = "supertodo-converge-bench"
+    client.request("GET", "/version")
+    assert server.seen[-1]["headers"]["User-Agent"] == "supertodo-converge-bench"
