@@ -101,8 +101,12 @@ def build_configuration(params, environ=None):
             cfg.ssl_ca_data = None
     if params.get("client_cert"):
         cfg.cert_file = params["client_cert"]
+        if isinstance(cfg, Configuration):
+            cfg.cert_data = None
     if params.get("client_key"):
         cfg.key_file = params["client_key"]
+        if isinstance(cfg, Configuration):
+            cfg.key_data = None
     if params.get("validate_certs") is not None:
         cfg.verify_ssl = params["validate_certs"]
     return cfg

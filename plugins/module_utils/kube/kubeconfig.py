@@ -13,12 +13,10 @@ the ``kubernetes`` package, which knows more of them.
 
 from __future__ import annotations
 
-import atexit
 import base64
 import json
 import os
 import subprocess
-import tempfile
 
 from ansible_collections.supertodo.platform.plugins.module_utils.kube.errors import ConnectionConfigError
 
@@ -43,6 +41,8 @@ class Configuration:
         self.ssl_ca_data = None         # or its PEM text
         self.cert_file = None
         self.key_file = None
+        self.cert_data = None           # PEM bytes of a client certificate given as data (kubeconfig or exec plugin)
+        self.key_data = None
         self.verify_ssl = True
         self.tls_server_name = None
         self.kubeconfig = None          # the file (or list) read, for messages
@@ -161,13 +161,11 @@ def _cluster_tls(cfg, cluster, folder):
 
 
 def _credentials(cfg, user, folder, cluster, environ, fail):
-    for kind in ("certificate", "key"):
+    for kind, attr in (("certificate", "cert"), ("key", "key")):
         if user.get("client-%s-data" % kind):
-            setattr(cfg, "%s_file" % ("cert" if kind == "certificate" else "key"),
-                    private_file(_data(user["client-%s-data" % kind], "client-%s-data" % kind)))
+            setattr(cfg, attr + "_data", _data(user["client-%s-data" % kind], "client-%s-data" % kind))
         elif user.get("client-%s" % kind):
-            setattr(cfg, "%s_file" % ("cert" if kind == "certificate" else "key"),
-                    _path(user["client-%s" % kind], folder))
+            setattr(cfg, attr + "_file", _path(user["client-%s" % kind], folder))
     if user.get("exec"):
         token = run_exec(cfg, user["exec"], folder, cluster, environ, fail)
     elif user.get("token"):
@@ -185,7 +183,7 @@ def _credentials(cfg, user, folder, cluster, environ, fail):
 
 
 def run_exec(cfg, spec, folder, cluster, environ, fail):
-    """Run an exec credential plugin; returns its token, or sets ``cfg.cert_file``/``key_file`` from it."""
+    """Run an exec credential plugin; returns its token, or sets ``cfg.cert_data``/``key_data`` from it."""
     api_version = spec.get("apiVersion")
     if api_version not in EXEC_API_VERSIONS:
         raise Unsupported("exec apiVersion %s" % api_version)
@@ -219,25 +217,9 @@ def run_exec(cfg, spec, folder, cluster, environ, fail):
     if status.get("token"):
         return str(status["token"]).strip()
     if status.get("clientCertificateData") and status.get("clientKeyData"):
-        cfg.cert_file = private_file(status["clientCertificateData"].encode("utf-8"))
-        cfg.key_file = private_file(status["clientKeyData"].encode("utf-8"))
+        cfg.cert_file = cfg.key_file = None
+        cfg.cert_data = status["clientCertificateData"].encode("utf-8")
+        cfg.key_data = status["clientKeyData"].encode("utf-8")
         return None
     raise fail("exec plugin %s returned neither a token nor clientCertificateData/clientKeyData" % command)
 
-
-def private_file(data):
-    """Write ``data`` to a file only the user can read (ssl needs files for client certificates); removed at exit."""
-    handle, path = tempfile.mkstemp(prefix="supertodo-kube-", suffix=".pem")
-    try:
-        os.write(handle, data)
-    finally:
-        os.close(handle)
-    atexit.register(_remove, path)
-    return path
-
-
-def _remove(path):
-    try:
-        os.unlink(path)
-    except OSError:
-        pass

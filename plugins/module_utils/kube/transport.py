@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import select
 import ssl
+import tempfile
 from urllib.parse import urlencode, urlsplit
 
 from ansible_collections.supertodo.platform.plugins.module_utils.kube.errors import ApiError
@@ -42,9 +44,29 @@ def ssl_context(cfg):
     if not cfg.verify_ssl:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
-    if cfg.cert_file:
-        ctx.load_cert_chain(cfg.cert_file, cfg.key_file or None)
+    cert, key, written = cfg.cert_file, cfg.key_file, []
+    try:
+        if getattr(cfg, "cert_data", None):
+            cert = _private_file(cfg.cert_data, written)
+        if getattr(cfg, "key_data", None):
+            key = _private_file(cfg.key_data, written)
+        if cert:
+            ctx.load_cert_chain(cert, key or None)
+    finally:
+        for path in written:     # the context holds the certificate and key now: no copy stays on disk
+            os.unlink(path)
     return ctx
+
+
+def _private_file(data, written):
+    """Write ``data`` to a new file only the user can read (``load_cert_chain`` reads files only)."""
+    handle, path = tempfile.mkstemp(prefix="supertodo-kube-", suffix=".pem")
+    written.append(path)
+    try:
+        os.write(handle, data)
+    finally:
+        os.close(handle)
+    return path
 
 
 class StreamResponse:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
+import ssl
 import subprocess
 import sys
 import textwrap
@@ -60,16 +61,24 @@ def last_auth(srv):
     return srv.seen[-1]["headers"].get("Authorization")
 
 
-def test_ca_and_client_certificate_as_data(tmp_path, pki, mtls):
+def test_ca_and_client_certificate_as_data(tmp_path, pki, mtls, monkeypatch):
     kc = write_kubeconfig(tmp_path / "kc", mtls.url,
                           {"client-certificate-data": b64(pki.client_cert), "client-key-data": b64(pki.client_key)},
                           {"certificate-authority-data": b64(pki.ca)})
+    loaded = []
+    real_load = ssl.SSLContext.load_cert_chain
+
+    def spy(ctx, certfile, keyfile=None, password=None):
+        loaded.append((certfile, os.stat(certfile).st_mode & 0o777, os.stat(keyfile).st_mode & 0o777))
+        return real_load(ctx, certfile, keyfile, password)
+
+    monkeypatch.setattr(ssl.SSLContext, "load_cert_chain", spy)
     client = KubeClient({"kubeconfig": kc})
     assert client.request("GET", "/version")["minor"] == "30"
     assert mtls.seen[-1]["client_cn"] == "tester"
     assert client.configuration.host == mtls.url
-    for name in (client.configuration.cert_file, client.configuration.key_file):
-        assert os.stat(name).st_mode & 0o777 == 0o600
+    # ssl reads certificates from files only: written readable by the user alone, removed once loaded
+    assert [mode for _f, *mode in loaded] == [[0o600, 0o600]] and not os.path.exists(loaded[0][0])
 
 
 def test_relative_certificate_paths_resolve_from_the_kubeconfigs_folder(tmp_path, pki, mtls, monkeypatch):
