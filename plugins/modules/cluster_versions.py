@@ -82,6 +82,9 @@ from ansible_collections.supertodo.platform.plugins.module_utils.kube.errors imp
 from ansible_collections.supertodo.platform.plugins.module_utils.kube.versions import served_api_version, server_version
 
 
+ERROR_PREFIX = "reading the cluster's version: "
+
+
 def argument_spec():
     spec = dict(CONNECTION_ARG_SPEC)
     spec.update(
@@ -91,10 +94,11 @@ def argument_spec():
     return spec
 
 
-def run(module, client):
+def run(params, client):
+    """The module's result for ``params`` (also called by the action plugin, in the controller's process)."""
     version, git_version = server_version(client)
     served = {}
-    for item in module.params["kinds"]:
+    for item in params["kinds"]:
         found = served_api_version(client, item["group"] or "", item["kind"])
         if found:
             served[item["kind"]] = found
@@ -104,9 +108,9 @@ def run(module, client):
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     try:
-        result = run(module, KubeClient(module.params))
+        result = run(module.params, KubeClient(module.params))
     except SupertodoError as exc:
-        module.fail_json(msg="reading the cluster's version: %s" % exc)
+        module.fail_json(msg=ERROR_PREFIX + str(exc))
     module.exit_json(**result)
 
 

@@ -139,9 +139,9 @@ def argument_spec():
     return spec
 
 
-def run(module, client):
-    p = module.params
-    result = read_objects(client, p["resources"], p["namespace"], p["drop_managed_fields"])
+def run(params, client):
+    """The module's result for ``params`` (also called by the action plugin, in the controller's process)."""
+    result = read_objects(client, params["resources"], params["namespace"], params["drop_managed_fields"])
     result["changed"] = False
     return result
 
@@ -149,7 +149,7 @@ def run(module, client):
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     try:
-        result = run(module, KubeClient(module.params))
+        result = run(module.params, KubeClient(module.params))
     except SupertodoError as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(**result)

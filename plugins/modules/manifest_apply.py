@@ -207,8 +207,8 @@ from ansible_collections.supertodo.platform.plugins.module_utils.kube.errors imp
 from ansible_collections.supertodo.platform.plugins.module_utils.manifests.service import apply_manifests, protect_secrets
 
 
-def main():
-    argument_spec = dict(
+def argument_spec():
+    spec = dict(
         manifests=dict(type="list", elements="dict", required=True),
         secret_manifests=dict(type="list", elements="dict", default=[], no_log=True),
         schema_dir=dict(type="path"),
@@ -224,15 +224,25 @@ def main():
             message=dict(type="str", required=True),
         )),
     )
-    argument_spec.update(CONNECTION_ARG_SPEC)
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    protect_secrets(module)
-    params = dict(module.params)
+    spec.update(CONNECTION_ARG_SPEC)
+    return spec
+
+
+def run(params, check_mode=False, diff=False):
+    """The module's result for ``params`` (also called by the action plugin, in the controller's process); its
+    ``warnings`` are the module's warnings."""
+    params = dict(params)
     # the Secrets go after the other entries, so an entry's number in a message is its place in O(manifests)
     params["manifests"] = params["manifests"] + [dict(entry, secret=True) for entry in params.pop("secret_manifests")]
     params["schema_dir"] = params["schema_dir"] or os.environ.get("SUPERTODO_SCHEMA_DIR")
+    return apply_manifests(params, check_mode=check_mode, diff=diff)
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    protect_secrets(module)
     try:
-        result = apply_manifests(params, check_mode=module.check_mode, diff=module._diff)
+        result = run(module.params, check_mode=module.check_mode, diff=module._diff)
     except SupertodoError as exc:
         module.fail_json(msg=str(exc), **getattr(exc, "partial", {}))
     for warning in result.pop("warnings", []):

@@ -140,8 +140,8 @@ from ansible_collections.supertodo.platform.plugins.module_utils.kube.errors imp
 from ansible_collections.supertodo.platform.plugins.module_utils.manifests.service import protect_secrets, render_manifests
 
 
-def main():
-    argument_spec = dict(
+def argument_spec():
+    spec = dict(
         manifests=dict(type="list", elements="dict", required=True),
         dest=dict(type="path", required=True),
         copies=dict(type="dict", default={}),
@@ -151,13 +151,23 @@ def main():
         git_path=dict(type="str", default="."),
         owned=dict(type="list", elements="str", default=[]),
     )
-    argument_spec.update(CONNECTION_ARG_SPEC)
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    protect_secrets(module)
-    params = dict(module.params)
+    spec.update(CONNECTION_ARG_SPEC)
+    return spec
+
+
+def run(params, check_mode=False, diff=False):
+    """The module's result for ``params`` (also called by the action plugin, in the controller's process); its
+    ``warnings`` are the module's warnings."""
+    params = dict(params)
     params["schema_dir"] = params["schema_dir"] or os.environ.get("SUPERTODO_SCHEMA_DIR")
+    return render_manifests(params, check_mode=check_mode, diff=diff)
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    protect_secrets(module)
     try:
-        result = render_manifests(params, check_mode=module.check_mode, diff=module._diff)
+        result = run(module.params, check_mode=module.check_mode, diff=module._diff)
     except SupertodoError as exc:
         module.fail_json(msg=str(exc))
     for warning in result.pop("warnings", []):

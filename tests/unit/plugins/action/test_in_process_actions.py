@@ -1,0 +1,112 @@
+# -*- coding: utf-8 -*-
+# Copyright: supertodo.platform contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""k8s_objects_info and cluster_versions through their action plugins, against a small API server on loopback:
+on the control node the module's code runs in the controller's process (no module run) with the module's result;
+with a task environment the module runs, and gives the same result; bad arguments and an unreachable server fail
+naming the module, the parameter or the server."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "module_utils"))
+
+from kube_loopback import LoopbackServer  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[4]
+
+PLAYBOOK = """
+- hosts: localhost
+  gather_facts: false
+  connection: local
+  vars:
+    ansible_python_interpreter: "{{ ansible_playbook_python }}"
+    host: "%(url)s"
+  tasks:
+    - name: read
+      supertodo.platform.k8s_objects_info:
+        host: "{{ host }}"
+        namespace: demo
+        resources:
+          - {api_version: v1, kind: ConfigMap}
+          - {api_version: v1, kind: ConfigMap, name: present, key: one}
+      register: read
+    - name: version
+      supertodo.platform.cluster_versions:
+        host: "{{ host }}"
+      register: version
+    - name: read, as a module (a task environment applies only to a module's process)
+      supertodo.platform.k8s_objects_info:
+        host: "{{ host }}"
+        namespace: demo
+        resources:
+          - {api_version: v1, kind: ConfigMap}
+          - {api_version: v1, kind: ConfigMap, name: present, key: one}
+      environment:
+        SUPERTODO_TEST: "1"
+      register: read_module
+    - name: bad argument
+      supertodo.platform.k8s_objects_info:
+        host: "{{ host }}"
+        resources: []
+        bogus: 1
+      register: bad
+      ignore_errors: true
+    - name: unreachable
+      supertodo.platform.cluster_versions:
+        host: "http://127.0.0.1:%(closed)d"
+        request_timeout: 5
+      register: unreachable
+      ignore_errors: true
+    - name: results
+      ansible.builtin.copy:
+        content: "{{ {'read': read, 'version': version, 'read_module': read_module, 'bad': bad,
+                      'unreachable': unreachable} | to_json }}"
+        dest: "%(out)s"
+        mode: "0600"
+"""
+
+
+def _closed_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_read_only_modules_run_in_the_controllers_process_on_the_control_node(tmp_path):
+    out = tmp_path / "results.json"
+    book = tmp_path / "book.yml"
+    with LoopbackServer() as srv:
+        book.write_text(PLAYBOOK % {"url": srv.url, "out": out, "closed": _closed_port()})
+        env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"),
+                   ANSIBLE_NOCOLOR="1", ANSIBLE_PIPELINING="false")   # without pipelining -vvv names module files
+        for name in list(env):
+            if name.startswith("K8S_AUTH_") or name == "KUBECONFIG":
+                env.pop(name)
+        run = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-vvv", str(book)], cwd=REPO,
+                             env=env, capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stdout[-3000:]
+    res = json.loads(out.read_text())
+    read, module_read = res["read"], res["read_module"]
+    assert read["objects"]["ConfigMap"] == [] and read["objects"]["one"][0]["metadata"]["name"] == "present"
+    assert read["changed"] is False and read["not_served"] == [] and read["requests"] >= 2
+    assert {k: module_read[k] for k in ("objects", "not_served", "forbidden", "changed")} == \
+        {k: read[k] for k in ("objects", "not_served", "forbidden", "changed")}
+    assert res["version"]["kubernetes_version"] == "1.30.0" and res["version"]["changed"] is False
+    assert res["bad"]["failed"] is True
+    assert "Unsupported parameters for (supertodo.platform.k8s_objects_info) module: bogus" in res["bad"]["msg"]
+    assert res["unreachable"]["failed"] is True
+    assert res["unreachable"]["msg"].startswith("reading the cluster's version: ")
+    assert "unreachable" in res["unreachable"]["msg"]
+    # -vvv shows each module Ansible packs and runs: only the one with a task environment
+    assert run.stdout.count("AnsiballZ_k8s_objects_info.py") > 0
+    assert "AnsiballZ_cluster_versions" not in run.stdout
+    sections = run.stdout.split("TASK [")
+    assert not [s for s in sections if s.startswith("read]") and "AnsiballZ" in s]
+    assert [s for s in sections if s.startswith("read, as a module") and "AnsiballZ_k8s_objects_info" in s]
