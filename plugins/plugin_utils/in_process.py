@@ -20,6 +20,7 @@ fields (an exception's ``partial``) are kept, and the module's warnings are the 
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 
@@ -77,6 +78,8 @@ class InProcessAction(ActionBase):
             # the validator names this plugin's Python module: name the Ansible module, as the module itself would
             result.update(failed=True, msg=str(exc.message).replace(type(self).__module__, self.MODULE))
             return result
+        # what a module receives: plain JSON types (not the templating engine's tagged and lazy containers)
+        params = json.loads(json.dumps(params))
         no_log_values = self.protect(params, set(getattr(validated, "_no_log_values", ())))
         try:
             out = self.run_module(params, self._task.check_mode, self._task.diff)

@@ -110,3 +110,71 @@ def test_read_only_modules_run_in_the_controllers_process_on_the_control_node(tm
     sections = run.stdout.split("TASK [")
     assert not [s for s in sections if s.startswith("read]") and "AnsiballZ" in s]
     assert [s for s in sections if s.startswith("read, as a module") and "AnsiballZ_k8s_objects_info" in s]
+
+
+SECRET_VALUE = "in-process-secret-value-8675309"
+
+MANIFEST_PLAYBOOK = """
+- hosts: localhost
+  gather_facts: false
+  connection: local
+  vars:
+    ansible_python_interpreter: "{{ ansible_playbook_python }}"
+    name: cfg
+    cm: {apiVersion: v1, kind: ConfigMap, metadata: {name: "{{ name }}", namespace: demo}, data: {a: "{{ name }}"}}
+    secret_value: "%(secret)s"
+    secret:
+      apiVersion: v1
+      kind: Secret
+      type: Opaque
+      metadata: {name: creds, namespace: demo}
+      stringData: {password: "{{ secret_value }}"}
+  tasks:
+    - name: render (templated, tagged values in, plain YAML out)
+      supertodo.platform.manifest_render:
+        manifests: [{path: apps/cm.yaml, object: "{{ cm }}"}]
+        dest: "%(dest)s"
+        schema_dir: "%(schemas)s"
+      register: render
+    - name: apply, a Secret among the objects
+      supertodo.platform.manifest_apply:
+        manifests: [{path: apps/cm.yaml, object: "{{ cm }}"}]
+        secret_manifests: [{path: secrets/creds.yaml, object: "{{ secret }}"}]
+        schema_dir: "%(schemas)s"
+        host: "%(url)s"
+        _ansible_diff: false
+      diff: true
+      register: apply
+    - name: results
+      ansible.builtin.copy:
+        content: "{{ {'render': render, 'apply': apply} | to_json }}"
+        dest: "%(out)s"
+        mode: "0600"
+"""
+
+
+def test_manifest_modules_in_process_write_plain_yaml_and_mask_secret_values(tmp_path):
+    from manifests_fakes import schema_dir_or_skip
+
+    schemas = schema_dir_or_skip()
+    out = tmp_path / "results.json"
+    dest = tmp_path / "tree"
+    book = tmp_path / "book.yml"
+    with LoopbackServer() as srv:
+        book.write_text(MANIFEST_PLAYBOOK.replace("        _ansible_diff: false\n", "") % {
+            "url": srv.url, "out": out, "dest": dest, "schemas": schemas, "secret": SECRET_VALUE})
+        env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"),
+                   ANSIBLE_NOCOLOR="1", ANSIBLE_PIPELINING="false", SUPERTODO_DISCOVERY_CACHE_DIR="off")
+        run = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-vvv", str(book)], cwd=REPO,
+                             env=env, capture_output=True, text=True, check=False)
+        patched = [s["path"] for s in srv.seen if s["method"] == "PATCH"]
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert "AnsiballZ_manifest" not in run.stdout
+    assert "\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg\n" in (dest / "apps" / "cm.yaml").read_text()
+    res = json.loads(out.read_text())
+    assert res["render"]["changed"] is True
+    refs = [o["ref"] for o in res["apply"]["objects"]]
+    assert refs == ["Secret demo/creds", "ConfigMap demo/cfg"]
+    assert any(p.split("?")[0].endswith("/namespaces/demo/secrets/creds") for p in patched)
+    # the value reached the API server, never the task's output (result, diff, -vvv log)
+    assert SECRET_VALUE not in run.stdout and SECRET_VALUE not in out.read_text()

@@ -122,7 +122,8 @@ class Handler(BaseHTTPRequestHandler):
         elif url.path == "/boom":
             self._send(500, b"plain failure", content_type="text/plain")
         elif url.path == "/api/v1":
-            self._send(200, {"resources": [{"name": "configmaps", "kind": "ConfigMap", "namespaced": True}]})
+            self._send(200, {"resources": [{"name": "configmaps", "kind": "ConfigMap", "namespaced": True},
+                                           {"name": "secrets", "kind": "Secret", "namespaced": True}]})
         elif url.path.startswith("/api/v1/namespaces/demo/configmaps") and query.get("watch") == ["true"]:
             self._watch()
         elif url.path == "/api/v1/namespaces/demo/configmaps/present":
