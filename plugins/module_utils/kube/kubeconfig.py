@@ -222,4 +222,3 @@ def run_exec(cfg, spec, folder, cluster, environ, fail):
         cfg.key_data = status["clientKeyData"].encode("utf-8")
         return None
     raise fail("exec plugin %s returned neither a token nor clientCertificateData/clientKeyData" % command)
-
