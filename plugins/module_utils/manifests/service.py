@@ -91,7 +91,9 @@ def refuse_present(client, rules):
         except ApiError as exc:
             if exc.status == 404:
                 continue
-            raise
+            raise ApiError("%s objects %s(%s): cannot read them before applying: %s"
+                           % (rule["kind"], "in %s " % rule["namespace"] if rule.get("namespace") else "",
+                              ", ".join(rule["names"]), exc), exc.status, exc.reason, exc.body) from exc
         wanted = set(rule["names"])
         found = sorted("%s/%s" % (item["metadata"].get("namespace"), item["metadata"]["name"])
                        if item["metadata"].get("namespace") else item["metadata"]["name"]

@@ -82,6 +82,7 @@ def test_api_server_stopped_during_apply_fails_clearly_and_a_rerun_completes(pri
     assert "API server https://127.0.0.1:%d unreachable" % private.cluster.ports["kube-apiserver"] in run.flat, run.tail()
     # the object being read or applied when the server went away is named, with the cause
     assert re.search(r"\w+ [\w/.-]+: (server-side apply failed|cannot read it before applying)", run.flat) \
+        or re.search(r"\w+ objects in [\w.-]+ \([\w, .-]+\): cannot read them before applying", run.flat) \
         or "not served" in run.flat, run.tail()
     for value in SECRETS.values():
         assert value not in run.stdout + run.stderr

@@ -142,3 +142,17 @@ def test_refuse_present_passes_when_none_exists_or_the_kind_is_not_served(capsys
     kube.unserved.add("kustomize.toolkit.fluxcd.io/v1")
     result, dummy = _run(capsys, _args([namespace()], refuse_present=[FLUX_OWNERS]))
     assert "failed" not in result and result["changed"] is False
+
+
+def test_refuse_present_names_what_it_could_not_read(capsys, kube, monkeypatch):
+    from ansible_collections.supertodo.platform.plugins.module_utils.kube.errors import ApiError
+
+    def unreachable(*args, **kwargs):
+        raise ApiError("GET /apis/kustomize.toolkit.fluxcd.io/v1: API server https://127.0.0.1:1 unreachable")
+    monkeypatch.setattr(kube, "list", unreachable)
+    result, dummy = _run(capsys, _args([namespace()], refuse_present=[FLUX_OWNERS]))
+    assert result["failed"] is True
+    assert result["msg"].startswith("Kustomization objects in flux-system (super-todo-staging, super-todo-staging-redis)"
+                                    ": cannot read them before applying: GET /apis/kustomize.toolkit.fluxcd.io/v1: "
+                                    "API server https://127.0.0.1:1 unreachable")
+    assert not [c for c in kube.calls if c[0] == "PATCH"]
