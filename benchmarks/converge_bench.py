@@ -15,6 +15,9 @@ Lines (each: baseline, ours, ratio; medians of --repeats runs):
   start-up         ansible-playbook of one debug task (benchmarks/startup.yml): Ansible's fixed cost
   full site.yml    first and no-op, with reconcile (waits for every HelmRelease) and verify (the report)
   API requests     per object of a no-op apply (ours in-process, and kubectl), by verb and resource
+  three peers      the same objects applied by kubectl, by ONE kubernetes.core.k8s task (benchmarks/k8s_one_task.yml,
+                   server-side apply) and by ours: the delivery step alone and the full no-op site.yml (apply,
+                   reconcile only when something changed, the verify report); goal: full no-op <= 1.5x the k8s task
 
     source tools/env.sh && python benchmarks/converge_bench.py [--repeats 3] [--state-dir DIR] [--keep-cluster]
 """
@@ -105,6 +108,11 @@ class Bench:
             self.kubectl("apply", "--server-side", "--force-conflicts", "--field-manager", FIELD_MANAGER,
                          "-f", str(self.list_file))
         return timed.wall, timed.cpu
+
+    def k8s_one_task(self):
+        """kubernetes.core.k8s, one task for the whole List (server-side apply, our field manager)."""
+        return self.playbook("benchmarks/k8s_one_task.yml", "-e", "bench_list_file=%s" % self.list_file,
+                             "-e", "bench_field_manager=%s" % FIELD_MANAGER)[0]
 
     def apply_in_process(self, entries, discovery_cache=True):
         params = {"manifests": entries, "schema_dir": os.environ.get("SUPERTODO_SCHEMA_DIR"),
@@ -204,6 +212,7 @@ def main():
             objects, len({(e["object"]["apiVersion"], e["object"]["kind"]) for e in entries})), flush=True)
         ours_first, kube_first = [], []
         ours_noop, delivery_noop, inproc_noop, kube_noop = [], [], [], []
+        k8s_first, k8s_noop = [], []
         ours_counts = kube_counts = cold_counts = None
         startup = [bench.playbook("benchmarks/startup.yml")[0] for dummy in range(n)]
         for i in range(n):
@@ -227,6 +236,10 @@ def main():
                     ours_counts = bench.audit_since(mark, BENCH_AGENT)
                     rows["client-side count"] = result["requests"]
             bench.reset(entries)
+            k8s_first.append(bench.k8s_one_task())
+            if i == 0:
+                k8s_noop = [bench.k8s_one_task() for dummy in range(n)]
+            bench.reset(entries)
             kube_first.append(bench.kubectl_apply())
             if i == 0:
                 for dummy in range(n):
@@ -245,6 +258,21 @@ def main():
         if full_first is not None:
             line("first converge, full site.yml (1 run)", median(kube_first), full_first)
             line("no-op converge, full site.yml", median(kube_noop), full_noop)
+        print()
+        print("the same %d objects, three peers (medians of %d runs)" % (objects, n))
+        print("%-46s %9s %9s %9s %8s" % ("", "kubectl", "k8s task", "ours", "ours/k8s"))
+        peers = [("first apply (ours: site.yml -reconcile -verify)", kube_first, k8s_first, ours_first),
+                 ("no-op apply (ours: the delivery step)", kube_noop, k8s_noop, delivery_noop),
+                 ("no-op apply (ours: site.yml -reconcile -verify)", kube_noop, k8s_noop, ours_noop)]
+        if full_noop is not None:
+            peers.append(("no-op converge (ours: full site.yml)", kube_noop, k8s_noop, [full_noop]))
+        for label, kube, k8s, ours in peers:
+            ratio = median(ours)[0] / median(k8s)[0]
+            goal = ""
+            if label.startswith("no-op converge"):
+                goal = "goal <= 1.5x: %s" % ("met" if ratio <= 1.5 else "NOT met")
+            print("%-46s %8.2fs %8.2fs %8.2fs %7.1fx  %s" % (label, median(kube)[0], median(k8s)[0], median(ours)[0],
+                                                            ratio, goal), flush=True)
         print()
         print_counts("API requests, no-op apply, ours without the discovery cache (audit log)", cold_counts, objects)
         ours_per = print_counts("API requests, no-op apply, ours (audit log)", ours_counts, objects)
