@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: supertodo.platform contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Durations, timestamps and ``s3://bucket/prefix`` URLs."""
+"""Durations, timestamps, ``s3://bucket/prefix`` URLs and the result of one check."""
 
 from __future__ import annotations
 
@@ -75,3 +75,10 @@ def split_s3_url(url, name="destination_path"):
     if not match:
         raise BackupError("%s %r is not an s3://bucket/prefix URL" % (name, url), "arguments")
     return match.group(1), (match.group(2) or "").strip("/")
+
+
+def check_result(status, message, **extra):
+    """One check's verdict: ``{"status": "ok"|"failed"|"skipped", "message": ..., **extra}``."""
+    out = {"status": status, "message": message}
+    out.update(extra)
+    return out
