@@ -271,8 +271,8 @@ def main():
             goal = ""
             if label.startswith("no-op converge"):
                 goal = "goal <= 1.5x: %s" % ("met" if ratio <= 1.5 else "NOT met")
-            print("%-46s %8.2fs %8.2fs %8.2fs %7.1fx  %s" % (label, median(kube)[0], median(k8s)[0], median(ours)[0],
-                                                            ratio, goal), flush=True)
+            figures = (label, median(kube)[0], median(k8s)[0], median(ours)[0], ratio, goal)
+            print("%-46s %8.2fs %8.2fs %8.2fs %7.1fx  %s" % figures, flush=True)
         print()
         print_counts("API requests, no-op apply, ours without the discovery cache (audit log)", cold_counts, objects)
         ours_per = print_counts("API requests, no-op apply, ours (audit log)", ours_counts, objects)

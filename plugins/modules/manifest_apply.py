@@ -117,7 +117,7 @@ options:
         type: list
         elements: str
         required: true
-      message:
+      refusal:
         description:
           - The failure message; C({objects}) in it is replaced by the found objects (C(namespace/name), comma
             separated). "; nothing was applied" is appended.
@@ -154,7 +154,7 @@ EXAMPLES = r"""
         kind: Kustomization
         namespace: flux-system
         names: [super-todo-staging, super-todo-staging-namespaces]
-        message: "staging is delivered by Flux: Kustomization(s) {objects} exist"
+        refusal: "staging is delivered by Flux: Kustomization(s) {objects} exist"
 """
 
 RETURN = r"""
@@ -221,7 +221,7 @@ def argument_spec():
             kind=dict(type="str", required=True),
             namespace=dict(type="str"),
             names=dict(type="list", elements="str", required=True),
-            message=dict(type="str", required=True),
+            refusal=dict(type="str", required=True),
         )),
     )
     spec.update(CONNECTION_ARG_SPEC)

@@ -99,7 +99,7 @@ def refuse_present(client, rules):
                        if item["metadata"].get("namespace") else item["metadata"]["name"]
                        for item in listing.get("items", []) if item["metadata"]["name"] in wanted)
         if found:
-            raise SupertodoError("%s; nothing was applied" % rule["message"].replace("{objects}", ", ".join(found)))
+            raise SupertodoError("%s; nothing was applied" % rule["refusal"].replace("{objects}", ", ".join(found)))
 
 
 def apply_manifests(params, check_mode=False, diff=False, client=None):

@@ -111,7 +111,7 @@ def test_secrets_in_their_own_option_are_applied_in_kind_order_and_only_their_va
 
 FLUX_OWNERS = {"api_version": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization", "namespace": "flux-system",
                "names": ["super-todo-staging", "super-todo-staging-redis"],
-               "message": "staging is delivered by Flux: Kustomization(s) {objects} exist"}
+               "refusal": "staging is delivered by Flux: Kustomization(s) {objects} exist"}
 
 
 def _kustomization(name, ns="flux-system"):
