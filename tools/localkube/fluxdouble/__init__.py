@@ -4,10 +4,12 @@ and the controllers' code (fluxcd/source-controller ``internal/controller/gitrep
 fluxcd/pkg ``git/git.go``, fluxcd/kustomize-controller ``internal/controller/kustomization_controller.go``,
 fluxcd/pkg ``kustomize`` (generator) and ``ssa``, fluxcd/helm-controller).
 
-One process, one watch per kind, one worker; its own small REST client (``kube.py`` on ``localkube.rest``). Git
-sources are fetched for real with the ``git`` CLI (the local cluster runs ``git http-backend`` on loopback); manifests
-are built with real kustomize (``kubectl kustomize``) and charts rendered with real ``helm``. Files live under
-``<state-dir>/fluxdouble/`` (``mirrors/``: a bare mirror per GitRepository; ``artifacts/``: the artifacts).
+One process, one watch per kind, one worker (``controller.py``); each kind's reconcile in its own module
+(``repositories.py``, ``helmchart.py``, ``kustomization.py``, ``helmrelease.py``; what they share: ``common.py``);
+its own small REST client (``kube.py`` on ``localkube.rest``). Git sources are fetched for real with the ``git`` CLI
+(the local cluster runs ``git http-backend`` on loopback); manifests are built with real kustomize (``kubectl
+kustomize``) and charts rendered with real ``helm``. Files live under ``<state-dir>/fluxdouble/`` (``mirrors/``: a
+bare mirror per GitRepository; ``artifacts/``: the artifacts).
 
 Every kind:
 
