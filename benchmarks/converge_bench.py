@@ -74,6 +74,9 @@ class Bench:
         os.environ["SUPERTODO_DISCOVERY_CACHE_DIR"] = str(self.work / "discovery")
         env = dict(os.environ, KUBECONFIG=str(self.cluster.kubeconfig), ANSIBLE_NOCOLOR="1",
                    SUPERTODO_VERIFY_REPORT_DIR=str(self.work / "verify"))
+        # as `eval "$(localcluster env)"`: the app chart's GitRepository (apply mode) reads this cluster's Git server
+        if self.cluster.git_url():
+            env["SUPERTODO_GIT_URL"] = self.cluster.git_url()
         out = subprocess.run([str(REPO / "tools" / "local-secrets"), ENVIRONMENT], env=env, capture_output=True,
                              text=True, check=True).stdout
         for line in out.splitlines():
