@@ -16,6 +16,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -112,6 +113,25 @@ class Run:
     def production_tag(self):
         hr = self.get("-n", "production", "get", "helmreleases.helm.toolkit.fluxcd.io", "super-todo")
         return hr["spec"]["values"]["image"]["tag"]
+
+    def settled_pods(self, timeout=120):
+        """production's pods once every Deployment there has finished rolling out (no surge or terminating pod):
+        a count taken mid-rollout would leave room for one more pod after it."""
+        deadline = time.monotonic() + timeout
+        previous = None
+        while True:
+            deployments = self.get("-n", "production", "get", "deployments")["items"]
+            pods = [p for p in self.get("-n", "production", "get", "pods")["items"]]
+            settled = all(d["status"].get("observedGeneration", 0) >= d["metadata"]["generation"]
+                          and d["status"].get("replicas", 0) == d["spec"].get("replicas", 1)
+                          == d["status"].get("updatedReplicas", 0) == d["status"].get("availableReplicas", 0)
+                          for d in deployments) and not any(p["metadata"].get("deletionTimestamp") for p in pods)
+            names = sorted(p["metadata"]["name"] for p in pods)
+            if settled and names == previous:
+                return pods
+            assert time.monotonic() < deadline, "production's pods did not settle in %ds: %s" % (timeout, names)
+            previous = names if settled else None
+            time.sleep(1)
 
     def production_image(self):
         dep = self.get("-n", "production", "get", "deployment", "super-todo")
@@ -245,7 +265,7 @@ def test_promotion_moves_production_and_is_recorded(run):
 
 def test_a_release_that_cannot_roll_out_is_rolled_back(run, kube):
     _ok(run.playbook("staging", "playbooks/site.yml", "-e", "super_todo_image_tag=v1.2.0"))
-    pods = [p for p in run.get("-n", "production", "get", "pods")["items"] if not p["metadata"].get("deletionTimestamp")]
+    pods = run.settled_pods()
     # A real refusal by the API server: no room for the surge pod of the new ReplicaSet.
     assert kube.kubectl("-n", "production", "create", "quota", "promote-test-pods",
                         "--hard=pods=%d" % len(pods)).returncode == 0
