@@ -121,7 +121,7 @@ class Run:
         previous = None
         while True:
             deployments = self.get("-n", "production", "get", "deployments")["items"]
-            pods = [p for p in self.get("-n", "production", "get", "pods")["items"]]
+            pods = self.get("-n", "production", "get", "pods")["items"]
             settled = all(d["status"].get("observedGeneration", 0) >= d["metadata"]["generation"]
                           and d["status"].get("replicas", 0) == d["spec"].get("replicas", 1)
                           == d["status"].get("updatedReplicas", 0) == d["status"].get("availableReplicas", 0)
