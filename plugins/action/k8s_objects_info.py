@@ -6,19 +6,10 @@ controller's process (plugins/plugin_utils/in_process.py says when); elsewhere t
 
 from __future__ import annotations
 
-from ansible_collections.supertodo.platform.plugins.module_utils.kube.client import KubeClient
-from ansible_collections.supertodo.platform.plugins.module_utils.kube.errors import SupertodoError
-from ansible_collections.supertodo.platform.plugins.modules import k8s_objects_info as module
-from ansible_collections.supertodo.platform.plugins.plugin_utils.in_process import InProcessAction
+from ansible_collections.supertodo.platform.plugins.modules import k8s_objects_info
+from ansible_collections.supertodo.platform.plugins.plugin_utils.in_process import ReadAction
 
 
-class ActionModule(InProcessAction):
+class ActionModule(ReadAction):
     MODULE = "supertodo.platform.k8s_objects_info"
-    ERRORS = (SupertodoError,)
-    ERROR_PREFIX = getattr(module, "ERROR_PREFIX", "")
-
-    def argument_spec(self):
-        return module.argument_spec()
-
-    def run_module(self, params, check_mode, diff):
-        return module.run(params, KubeClient(params))
+    module = k8s_objects_info

@@ -28,13 +28,16 @@ from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.parameters import remove_values
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.supertodo.platform.plugins.module_utils.kube.errors import SupertodoError
+
 LOCAL_TRANSPORTS = ("local", "ansible.builtin.local")
 
 
 class InProcessAction(ActionBase):
     """Subclasses set ``MODULE`` (the module's FQCN) and implement ``argument_spec()`` and ``run_module(params,
     check_mode, diff)``, which returns the module's result or raises an exception of ``ERRORS`` (its message is
-    the failure's ``msg``, prefixed with ``ERROR_PREFIX``)."""
+    the failure's ``msg``, prefixed with ``ERROR_PREFIX``). ``ReadAction`` and ``ManifestAction`` below do so for
+    the collection's read-only Kubernetes modules and its manifest modules."""
 
     MODULE = ""
     ERRORS = (Exception,)
@@ -52,6 +55,9 @@ class InProcessAction(ActionBase):
     def protect(self, params, no_log_values):
         """The values to mask in the result; by default those of the no_log options, as for a module."""
         return no_log_values
+
+    def error_prefix(self):
+        return self.ERROR_PREFIX
 
     def in_process(self, task_vars):
         """Whether the module's code can run here with the same effect as in the module's own process."""
@@ -84,9 +90,51 @@ class InProcessAction(ActionBase):
         try:
             out = self.run_module(params, self._task.check_mode, self._task.diff)
         except self.ERRORS as exc:
-            out = dict(getattr(exc, "partial", {}), failed=True, msg="%s%s" % (self.ERROR_PREFIX, exc))
+            out = dict(getattr(exc, "partial", {}), failed=True, msg="%s%s" % (self.error_prefix(), exc))
         warnings = out.pop("warnings", None)
         if warnings:
             out["warnings"] = list(warnings)
         result.update(remove_values(out, no_log_values))
         return result
+
+
+class ReadAction(InProcessAction):
+    """A read-only Kubernetes module (``k8s_objects_info``, ``cluster_versions``): set ``MODULE`` and ``module``,
+    the module's Python module, which has ``argument_spec()``, ``run(params, client)`` and maybe ``ERROR_PREFIX``."""
+
+    module = None
+    ERRORS = (SupertodoError,)
+
+    def error_prefix(self):
+        return getattr(self.module, "ERROR_PREFIX", "")
+
+    def argument_spec(self):
+        return self.module.argument_spec()
+
+    def run_module(self, params, check_mode, diff):
+        # imported here: report_write's plugin, on the same base, needs no Kubernetes client
+        from ansible_collections.supertodo.platform.plugins.module_utils.kube.client import KubeClient
+        return self.module.run(params, KubeClient(params))
+
+
+class _Masks:
+    """What protect_secrets reads and updates on an AnsibleModule: the parameters and the no_log values."""
+
+    def __init__(self, params, no_log_values):
+        self.params = params
+        self.no_log_values = no_log_values
+
+
+class ManifestAction(ReadAction):
+    """A manifest module (``manifest_apply``, ``manifest_render``): its ``run(params, check_mode, diff)``; Secret
+    values are masked in the result exactly as the module masks them (protect_secrets)."""
+
+    def protect(self, params, no_log_values):
+        # imported here: it loads the validators (jsonschema, kubernetes-validate), which the read modules do not use
+        from ansible_collections.supertodo.platform.plugins.module_utils.manifests.service import protect_secrets
+        masks = _Masks(params, set(no_log_values))
+        protect_secrets(masks)
+        return masks.no_log_values
+
+    def run_module(self, params, check_mode, diff):
+        return self.module.run(params, check_mode=check_mode, diff=diff)

@@ -9,17 +9,14 @@ naming the module, the parameter or the server."""
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "module_utils"))
 
+from action_playbooks import run_vvv  # noqa: E402
 from kube_loopback import LoopbackServer  # noqa: E402
-
-REPO = Path(__file__).resolve().parents[4]
 
 PLAYBOOK = """
 - hosts: localhost
@@ -84,13 +81,7 @@ def test_read_only_modules_run_in_the_controllers_process_on_the_control_node(tm
     book = tmp_path / "book.yml"
     with LoopbackServer() as srv:
         book.write_text(PLAYBOOK % {"url": srv.url, "out": out, "closed": _closed_port()})
-        env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"),
-                   ANSIBLE_NOCOLOR="1", ANSIBLE_PIPELINING="false")   # without pipelining -vvv names module files
-        for name in list(env):
-            if name.startswith("K8S_AUTH_") or name == "KUBECONFIG":
-                env.pop(name)
-        run = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-vvv", str(book)], cwd=REPO,
-                             env=env, capture_output=True, text=True, check=False)
+        run = run_vvv(book, tmp_path, drop=("K8S_AUTH_", "KUBECONFIG"))
     assert run.returncode == 0, run.stdout[-3000:]
     res = json.loads(out.read_text())
     read, module_read = res["read"], res["read_module"]
@@ -163,10 +154,7 @@ def test_manifest_modules_in_process_write_plain_yaml_and_mask_secret_values(tmp
     with LoopbackServer() as srv:
         book.write_text(MANIFEST_PLAYBOOK.replace("        _ansible_diff: false\n", "") % {
             "url": srv.url, "out": out, "dest": dest, "schemas": schemas, "secret": SECRET_VALUE})
-        env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"),
-                   ANSIBLE_NOCOLOR="1", ANSIBLE_PIPELINING="false", SUPERTODO_DISCOVERY_CACHE_DIR="off")
-        run = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-vvv", str(book)], cwd=REPO,
-                             env=env, capture_output=True, text=True, check=False)
+        run = run_vvv(book, tmp_path, SUPERTODO_DISCOVERY_CACHE_DIR="off")
         patched = [s["path"] for s in srv.seen if s["method"] == "PATCH"]
     assert run.returncode == 0, run.stdout[-3000:]
     assert "AnsiballZ_manifest" not in run.stdout

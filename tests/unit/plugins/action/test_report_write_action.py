@@ -7,14 +7,10 @@ the module's results, check mode and errors; on another connection it runs the m
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[4]
+from action_playbooks import run_vvv
 
 PLAYBOOK = """
 - hosts: localhost
@@ -59,10 +55,7 @@ def test_on_the_control_node_it_writes_without_a_module_run(tmp_path):
     out = tmp_path / "results.json"
     book = tmp_path / "book.yml"
     book.write_text(PLAYBOOK % {"dest": dest, "out": out})
-    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"),
-               ANSIBLE_NOCOLOR="1", ANSIBLE_PIPELINING="false")   # without pipelining -vvv names each module file
-    run = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-vvv", str(book)], cwd=REPO,
-                         env=env, capture_output=True, text=True, check=False)
+    run = run_vvv(book, tmp_path)
     assert run.returncode == 0, run.stdout[-3000:]
     first, second, third, fourth = json.loads(out.read_text())
     assert first["changed"] is True and sorted(first["written"]) == [str(dest / "r.json"), str(dest / "r.md")]
@@ -77,6 +70,8 @@ def test_on_the_control_node_it_writes_without_a_module_run(tmp_path):
 
 
 def test_on_another_connection_the_module_runs_on_the_host(monkeypatch):
+    from ansible.plugins.action import ActionBase
+
     from ansible_collections.supertodo.platform.plugins.action import report_write as action
 
     calls = []
@@ -88,7 +83,7 @@ def test_on_another_connection_the_module_runs_on_the_host(monkeypatch):
     plugin._connection = Conn()
     plugin._play_context = type("PC", (), {"become": False})()
     plugin._task = type("T", (), {"args": {"dest": "/r", "files": {}}, "async_val": 0})()
-    monkeypatch.setattr(action.ActionBase, "run", lambda self, tmp=None, task_vars=None: {})
+    monkeypatch.setattr(ActionBase, "run", lambda self, tmp=None, task_vars=None: {})
     monkeypatch.setattr(plugin, "_execute_module", lambda **kw: calls.append(kw) or {"changed": False, "written": []},
                         raising=False)
     assert plugin.run(task_vars={}) == {"changed": False, "written": []}
