@@ -16,13 +16,18 @@ is skipped. ``redis_maxmemory_warnings`` returns warnings, not errors.
 - ``git_branch_problems``: a branch name as ``git check-ref-format --branch`` accepts it.
 - ``count_problems``: a non-negative integer (or at least ``minimum``) where a count is meant.
 - ``redis_maxmemory_warnings``: Redis ``maxmemory`` not below the container's memory limit.
+- ``weak_secrets``: the refusals of production (weak secrets, the image tag ``latest``, backups off or
+  unencrypted), each as ``{variable, override, reason}``; never a secret value, in the result or in an error.
 """
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Mapping, Sequence
 
 from ansible.errors import AnsibleFilterError
+from ansible.module_utils.parsing.convert_bool import boolean
 
 # -- cron -------------------------------------------------------------------------------------------------------------
 
@@ -301,6 +306,66 @@ def count_problems(values, minimum=0):
     return problems
 
 
+# -- weak secrets and the other refusals of production ---------------------------------------------------------------
+
+def _flag(value):
+    """A yes/no setting as the ``bool`` filter reads it (an unknown value is no)."""
+    return boolean(value, strict=False)
+
+
+def _texts(values, option):
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+        # the option may hold passwords (seed_passwords): name its type, never its value
+        raise AnsibleFilterError("weak_secrets: %s must be a list, got %s" % (option, type(values).__name__))
+    return [str(value) for value in values]
+
+
+def weak_secrets(values, seed_passwords=(), refused_substrings=(), min_length=16, image_tag=None,
+                 backups_enabled=False, backups_encryption="AES256", refuse_latest_tag=False,
+                 refuse_unencrypted_backups=False, refuse_backups_disabled=False):
+    """The refusals of production, in order: per secret variable (in the order of ``values``) empty, else a seed
+    password, each refused substring it contains (any case), shorter than ``min_length``; then the image tag
+    ``latest`` (or empty), unencrypted backups, backups off. Each is ``{variable, override, reason}``, the override
+    being the supertodo_overrides entry that lifts it. Names and reasons only: no value, here or in an error."""
+    if not isinstance(values, Mapping):
+        raise AnsibleFilterError("weak_secrets: expects a mapping of secret variable name to value, got %s"
+                                 % type(values).__name__)
+    seeds = set(_texts(seed_passwords, "seed_passwords"))
+    substrings = _texts(refused_substrings, "refused_substrings")
+    try:
+        shortest = int(str(min_length).strip())
+    except ValueError:
+        raise AnsibleFilterError("weak_secrets: min_length must be a whole number, got %s"
+                                 % type(min_length).__name__) from None
+    problems = []
+
+    def refuse(variable, override, reason):
+        problems.append({"variable": variable, "override": override, "reason": reason})
+
+    for variable, value in values.items():
+        text = "" if value is None else str(value)
+        if text == "":
+            refuse(variable, "allow_empty_secret", "is empty (set it in an ansible-vault file or SUPERTODO_%s)"
+                   % re.sub("^secrets_", "", str(variable)).upper())
+            continue
+        if text in seeds:
+            refuse(variable, "allow_seed_password", "is a password written in plain text in the current setup")
+        for bad in substrings:
+            if bad in text.lower():
+                refuse(variable, "allow_change_me_password", "contains %s" % json.dumps(bad))
+        if len(text) < shortest:
+            refuse(variable, "allow_short_password", "is shorter than %s characters" % min_length)
+    if _flag(refuse_latest_tag) and str(image_tag).lower() in ("latest", ""):
+        refuse("super_todo_image_tag", "allow_latest_image_tag",
+               "is %s: production needs a release tag" % json.dumps(image_tag))
+    if _flag(refuse_unencrypted_backups) and _flag(backups_enabled) and str(backups_encryption) == "":
+        refuse("backups_encryption", "allow_unencrypted_backups",
+               "is empty: production encrypts its base backups and WAL on the object store (AES256 or aws:kms)")
+    if _flag(refuse_backups_disabled) and not _flag(backups_enabled):
+        refuse("backups_enabled", "allow_backups_disabled", "is false: production keeps PostgreSQL and Redis backups")
+    return problems
+
+
 def _items(values):
     if values is None:
         return []
@@ -320,4 +385,5 @@ class FilterModule:
             "image_repository_problems": image_repository_problems,
             "git_branch_problems": git_branch_problems,
             "count_problems": count_problems,
+            "weak_secrets": weak_secrets,
         }

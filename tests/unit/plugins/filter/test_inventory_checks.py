@@ -10,6 +10,7 @@ Git branch names are also checked against the real ``git check-ref-format --bran
 from __future__ import annotations
 
 import importlib.util
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -250,4 +251,92 @@ def test_counts_with_a_minimum():
 def test_the_filters_are_exported():
     assert set(ic.FilterModule().filters()) == {
         "cron_problems", "redis_memory_problems", "redis_maxmemory_warnings", "image_repository_problems",
-        "git_branch_problems", "count_problems"}
+        "git_branch_problems", "count_problems", "weak_secrets"}
+
+
+# -- weak secrets and the other production refusals -------------------------------------------------------------------
+
+STRONG = {"secrets_postgres_superuser_password": "Vx9-strong-superuser-pw", "secrets_redis_password": "Qk2-strong-redis-pw"}
+SEEDS = ["staging-dev-password-123", "staging-dev-redis-123", "production-secure-password-change-me-789",
+         "production-secure-redis-password-change-me"]
+PRODUCTION = {"seed_passwords": SEEDS, "refused_substrings": ["change-me"], "min_length": 16,
+              "refuse_latest_tag": True, "image_tag": "v1.0.0", "backups_enabled": True, "backups_encryption": "AES256",
+              "refuse_unencrypted_backups": True, "refuse_backups_disabled": True}
+
+
+def _weak(values, **changes):
+    return ic.weak_secrets(values, **dict(PRODUCTION, **changes))
+
+
+def test_strong_secrets_a_release_tag_and_encrypted_backups_are_not_refused():
+    assert _weak(STRONG) == []
+    assert _weak({}) == []
+
+
+def test_each_weak_secret_is_named_with_its_override_in_order():
+    values = {"secrets_postgres_superuser_password": "Sh0rtPw",
+              "secrets_postgres_app_password": "production-secure-password-change-me-789",
+              "secrets_redis_password": "",
+              "secrets_backup_s3_access_key_id": "A-CHANGE-ME-key",
+              "secrets_backup_s3_secret_access_key": None}
+    assert _weak(values) == [
+        {"variable": "secrets_postgres_superuser_password", "override": "allow_short_password",
+         "reason": "is shorter than 16 characters"},
+        {"variable": "secrets_postgres_app_password", "override": "allow_seed_password",
+         "reason": "is a password written in plain text in the current setup"},
+        {"variable": "secrets_postgres_app_password", "override": "allow_change_me_password",
+         "reason": 'contains "change-me"'},
+        {"variable": "secrets_redis_password", "override": "allow_empty_secret",
+         "reason": "is empty (set it in an ansible-vault file or SUPERTODO_REDIS_PASSWORD)"},
+        {"variable": "secrets_backup_s3_access_key_id", "override": "allow_change_me_password",
+         "reason": 'contains "change-me"'},
+        {"variable": "secrets_backup_s3_access_key_id", "override": "allow_short_password",
+         "reason": "is shorter than 16 characters"},
+        {"variable": "secrets_backup_s3_secret_access_key", "override": "allow_empty_secret",
+         "reason": "is empty (set it in an ansible-vault file or SUPERTODO_BACKUP_S3_SECRET_ACCESS_KEY)"},
+    ]
+
+
+def test_every_refused_substring_and_the_length_as_configured():
+    problems = _weak({"secrets_redis_password": "todo-change-me-xx"}, refused_substrings=["change-me", "todo"],
+                     min_length="20")
+    assert [(p["override"], p["reason"]) for p in problems] == [
+        ("allow_change_me_password", 'contains "change-me"'), ("allow_change_me_password", 'contains "todo"'),
+        ("allow_short_password", "is shorter than 20 characters")]
+
+
+@pytest.mark.parametrize("tag,refused", [("latest", True), ("LATEST", True), ("", True), ("v1.0.0", False),
+                                         ("latest-1", False), (None, False)])
+def test_the_image_tag_latest_or_empty_is_refused(tag, refused):
+    expected = [{"variable": "super_todo_image_tag", "override": "allow_latest_image_tag",
+                 "reason": "is %s: production needs a release tag" % json.dumps(tag)}] if refused else []
+    assert _weak(STRONG, image_tag=tag) == expected
+    assert _weak(STRONG, image_tag=tag, refuse_latest_tag=False) == []
+
+
+def test_backups_off_or_unencrypted_are_refused_after_the_secrets_and_the_tag():
+    problems = _weak({"secrets_redis_password": ""}, image_tag="latest", backups_encryption="")
+    assert [p["override"] for p in problems] == ["allow_empty_secret", "allow_latest_image_tag",
+                                                 "allow_unencrypted_backups"]
+    assert problems[-1] == {"variable": "backups_encryption", "override": "allow_unencrypted_backups", "reason":
+                            "is empty: production encrypts its base backups and WAL on the object store "
+                            "(AES256 or aws:kms)"}
+    assert _weak(STRONG, backups_enabled="false", backups_encryption="") == [
+        {"variable": "backups_enabled", "override": "allow_backups_disabled",
+         "reason": "is false: production keeps PostgreSQL and Redis backups"}]
+    assert _weak(STRONG, backups_enabled=False, refuse_backups_disabled="no") == []
+    assert _weak(STRONG, backups_encryption="", refuse_unencrypted_backups=False) == []
+
+
+def test_no_secret_value_in_the_result_or_an_error():
+    values = {"secrets_postgres_superuser_password": "Sh0rt-s3cr3t",
+              "secrets_postgres_app_password": "staging-dev-password-123",
+              "secrets_redis_password": "Yz-change-me-Yz-long-enough"}
+    found = json.dumps(_weak(values))
+    assert not [v for v in values.values() if v in found]
+    for bad in ({"secrets_redis_password": "Sh0rt-s3cr3t"}, "Sh0rt-s3cr3t", ["Sh0rt-s3cr3t"]):
+        for changes in ({"min_length": "Sh0rt-s3cr3t"}, {"seed_passwords": "Sh0rt-s3cr3t"}, {}):
+            try:
+                _weak(bad, **changes)
+            except ic.AnsibleFilterError as error:
+                assert "Sh0rt-s3cr3t" not in str(error)
