@@ -14,6 +14,7 @@ is skipped. ``redis_maxmemory_warnings`` returns warnings, not errors.
 - ``redis_memory_problems``: a memory size in Redis's own units (``1024mb``, ``1gb``, ``100k``, bytes).
 - ``image_repository_problems``: an OCI image repository (distribution/reference grammar), without tag or digest.
 - ``git_branch_problems``: a branch name as ``git check-ref-format --branch`` accepts it.
+- ``quantity_problems``: a Kubernetes quantity (resource.Quantity: ``50Gi``, ``512Mi``, ``100m``, ``1e3``).
 - ``count_problems``: a non-negative integer (or at least ``minimum``) where a count is meant.
 - ``redis_maxmemory_warnings``: Redis ``maxmemory`` not below the container's memory limit.
 - ``weak_secrets``: the refusals of production (weak secrets, the image tag ``latest``, backups off or
@@ -165,6 +166,16 @@ def _quantity_bytes(value):
     if not match:
         return None
     return float(match.group(1)) * _K8S_SUFFIX[match.group(2) or ""]
+
+
+# the whole grammar of resource.Quantity: a number and an optional suffix or exponent; "50GB" or "1.5cores" are not
+_K8S_QUANTITY_TEXT = re.compile(r"^[+]?([0-9]+([.][0-9]*)?|[.][0-9]+)(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E|[eE][+-]?[0-9]+)?$")
+
+
+def quantity_problems(values):
+    """Problems of Kubernetes quantities (storage sizes and the like)."""
+    return ["%s must be a Kubernetes quantity such as 50Gi or 512Mi (got %s)" % (variable, json.dumps(str(value)))
+            for variable, value in _items(values) if not _K8S_QUANTITY_TEXT.match(str(value))]
 
 
 def redis_maxmemory_warnings(maxmemory, limit, maxmemory_variable="redis_maxmemory",
@@ -385,5 +396,6 @@ class FilterModule:
             "image_repository_problems": image_repository_problems,
             "git_branch_problems": git_branch_problems,
             "count_problems": count_problems,
+            "quantity_problems": quantity_problems,
             "weak_secrets": weak_secrets,
         }

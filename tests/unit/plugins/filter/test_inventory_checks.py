@@ -251,7 +251,21 @@ def test_counts_with_a_minimum():
 def test_the_filters_are_exported():
     assert set(ic.FilterModule().filters()) == {
         "cron_problems", "redis_memory_problems", "redis_maxmemory_warnings", "image_repository_problems",
-        "git_branch_problems", "count_problems", "weak_secrets"}
+        "git_branch_problems", "count_problems", "weak_secrets", "quantity_problems"}
+
+
+# -- Kubernetes quantities --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("value", ["50Gi", "512Mi", "1", "+1.5", ".5", "1.", "100m", "2k", "1e3", "1E-2", 3, 0.5])
+def test_kubernetes_quantities_accepted(value):
+    assert ic.quantity_problems({"postgres_storage_size": value}) == []
+
+
+@pytest.mark.parametrize("value,shown", [("50GB", '"50GB"'), ("20gb", '"20gb"'), ("1.5cores", '"1.5cores"'),
+                                         ("", '""'), ("-1Gi", '"-1Gi"'), ("1 Gi", '"1 Gi"'), (True, '"True"')])
+def test_kubernetes_quantities_refused_naming_the_variable(value, shown):
+    assert ic.quantity_problems({"redis_storage_size": value, "postgres_storage_size": None}) == [
+        "redis_storage_size must be a Kubernetes quantity such as 50Gi or 512Mi (got %s)" % shown]
 
 
 # -- weak secrets and the other production refusals -------------------------------------------------------------------
