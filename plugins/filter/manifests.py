@@ -5,6 +5,8 @@
 
 - ``manifest_entries``: objects -> the entries of ``__supertodo_manifests`` (or, with ``secret=true``, of
   ``__supertodo_secret_manifests``): ``{'path': ..., 'sources': ..., 'object': ...}`` (docs/architecture.md).
+- ``manifest_refs``: entries -> ``{'kind', 'name', 'namespace'}`` of the objects of one kind (and namespace), in
+  their order: what ``flux_reconcile`` takes.
 """
 
 from __future__ import annotations
@@ -56,8 +58,24 @@ def manifest_entries(objects, path, sources=None, secret=False):
     return entries
 
 
+def manifest_refs(entries, kind, namespace=None):
+    """``{'kind', 'name', 'namespace'}`` of each entry's object of ``kind`` (in ``namespace`` when given), in order."""
+    if not isinstance(entries, Sequence) or isinstance(entries, (str, bytes)):
+        raise AnsibleFilterError("manifest_refs: expects the manifest entries (a list), got %s" % type(entries).__name__)
+    refs = []
+    for index, entry in enumerate(entries):
+        obj = entry.get("object") if isinstance(entry, Mapping) else None
+        if not isinstance(obj, Mapping):
+            raise AnsibleFilterError("manifest_refs: entry %d has no object" % index)
+        metadata = obj.get("metadata") or {}
+        if obj.get("kind") != kind or (namespace is not None and metadata.get("namespace") != namespace):
+            continue
+        refs.append({"kind": kind, "name": metadata.get("name"), "namespace": metadata.get("namespace")})
+    return refs
+
+
 class FilterModule:
     """Manifest filters of the supertodo.platform producing roles."""
 
     def filters(self):
-        return {"manifest_entries": manifest_entries}
+        return {"manifest_entries": manifest_entries, "manifest_refs": manifest_refs}

@@ -53,3 +53,23 @@ def test_secret_entries_are_marked():
 def test_bad_input_is_named(objects, path, message):
     with pytest.raises(AnsibleFilterError, match=message.replace("(", r"\(").replace(")", r"\)")):
         mf.manifest_entries(objects, path)
+
+
+def test_refs_of_one_kind_in_one_namespace_in_order():
+    def entry(kind, name, namespace):
+        return {"path": "p.yaml", "object": {"kind": kind, "metadata": {"name": name, "namespace": namespace}}}
+
+    entries = [entry("HelmRelease", "postgres-production", "production"), entry("HelmRepository", "bitnami", "production"),
+               entry("HelmRelease", "other", "flux-system"), entry("HelmRelease", "super-todo", "production")]
+    assert mf.manifest_refs(entries, "HelmRelease", "production") == [
+        {"kind": "HelmRelease", "name": "postgres-production", "namespace": "production"},
+        {"kind": "HelmRelease", "name": "super-todo", "namespace": "production"}]
+    assert [ref["name"] for ref in mf.manifest_refs(entries, "HelmRelease")] == ["postgres-production", "other",
+                                                                                  "super-todo"]
+    assert mf.manifest_refs(entries, "Kustomization", "production") == []
+
+
+@pytest.mark.parametrize("entries,message", [("text", "expects the manifest entries"), ([{"path": "p"}], "entry 0 has no object")])
+def test_refs_bad_input_is_named(entries, message):
+    with pytest.raises(AnsibleFilterError, match=message):
+        mf.manifest_refs(entries, "HelmRelease")
