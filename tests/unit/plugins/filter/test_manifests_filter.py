@@ -64,8 +64,8 @@ def test_refs_of_one_kind_in_one_namespace_in_order():
     assert mf.manifest_refs(entries, "HelmRelease", "production") == [
         {"kind": "HelmRelease", "name": "postgres-production", "namespace": "production"},
         {"kind": "HelmRelease", "name": "super-todo", "namespace": "production"}]
-    assert [ref["name"] for ref in mf.manifest_refs(entries, "HelmRelease")] == ["postgres-production", "other",
-                                                                                  "super-todo"]
+    names = [ref["name"] for ref in mf.manifest_refs(entries, "HelmRelease")]
+    assert names == ["postgres-production", "other", "super-todo"]
     assert mf.manifest_refs(entries, "Kustomization", "production") == []
 
 

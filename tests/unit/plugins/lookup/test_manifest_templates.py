@@ -76,6 +76,7 @@ PLAY = """- hosts: localhost
 
 
 def _run(tmp_path, templates):
+    """The playbook's result; the two lists it wrote are in ``tmp_path / 'out.json'``."""
     (tmp_path / "templates").mkdir(exist_ok=True)
     for name, text in TEMPLATES.items():
         (tmp_path / "templates" / name).write_text(text)
@@ -87,11 +88,12 @@ def _run(tmp_path, templates):
     result = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), str(book),
                              "-e", json.dumps({"templates": templates, "out": str(out)})],
                             cwd=REPO, env=env, capture_output=True, text=True, check=False)
-    return result, out
+    return result
 
 
 def test_the_objects_of_every_template_in_order_as_the_template_lookup_gives_them(tmp_path):
-    result, out = _run(tmp_path, ["first.yaml.j2", "second.yaml.j2"])
+    result = _run(tmp_path, ["first.yaml.j2", "second.yaml.j2"])
+    out = tmp_path / "out.json"
     assert result.returncode == 0, result.stdout + result.stderr
     got = json.loads(out.read_text())
     names = [(obj["kind"], obj["metadata"]["name"]) for obj in got["ours"]]
@@ -104,19 +106,19 @@ def test_the_objects_of_every_template_in_order_as_the_template_lookup_gives_the
 
 
 def test_an_undefined_variable_names_the_template_and_the_variable(tmp_path):
-    result, _ = _run(tmp_path, ["first.yaml.j2", "undefined.yaml.j2"])
+    result = _run(tmp_path, ["first.yaml.j2", "undefined.yaml.j2"])
     assert result.returncode != 0
     assert "manifest_templates: undefined.yaml.j2" in result.stdout
     assert "not_defined_anywhere" in result.stdout
 
 
 def test_invalid_yaml_names_the_template(tmp_path):
-    result, _ = _run(tmp_path, ["broken.yaml.j2"])
+    result = _run(tmp_path, ["broken.yaml.j2"])
     assert result.returncode != 0
     assert "manifest_templates: broken.yaml.j2 does not render to valid YAML" in result.stdout
 
 
 def test_a_missing_template_is_named(tmp_path):
-    result, _ = _run(tmp_path, ["first.yaml.j2", "absent.yaml.j2"])
+    result = _run(tmp_path, ["first.yaml.j2", "absent.yaml.j2"])
     assert result.returncode != 0
     assert "manifest_templates: template absent.yaml.j2 not found" in result.stdout
