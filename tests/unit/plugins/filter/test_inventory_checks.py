@@ -354,3 +354,49 @@ def test_no_secret_value_in_the_result_or_an_error():
                 _weak(bad, **changes)
             except ic.AnsibleFilterError as error:
                 assert "Sh0rt-s3cr3t" not in str(error)
+
+
+# -- kubeconfig_contexts ----------------------------------------------------------------------------------------------
+
+KUBECONFIG = """apiVersion: v1
+kind: Config
+current-context: prod
+contexts:
+  - name: prod
+    context: {cluster: c, user: u}
+  - name: other
+    context: {cluster: c, user: u}
+users:
+  - name: u
+    user: {token: s3cr3t-token-value}
+"""
+
+
+def test_kubeconfig_contexts_names_only(tmp_path):
+    path = tmp_path / "config"
+    path.write_text(KUBECONFIG)
+    got = ic.kubeconfig_contexts(str(path))
+    assert got == {"contexts": ["prod", "other"], "current_context": "prod", "error": ""}
+    assert "s3cr3t" not in json.dumps(got)
+
+
+@pytest.mark.parametrize("content,error", [
+    # a tab cannot start a token: PyYAML's own message quotes the line, the filter only says where
+    ("users:\n\t- token: s3cr3t-token-value\n", "is not valid YAML at line 2, column 1"),
+    ("token: [s3cr3t-token-value\n", "is not valid YAML at line 2"),
+    ("s3cr3t-token-value\n", "is not a kubeconfig (a str, not a mapping)"),
+    ("contexts: s3cr3t-token-value\n", "is not a kubeconfig (contexts is not a list of mappings)"),
+])
+def test_kubeconfig_contexts_error_never_quotes_the_file(tmp_path, content, error):
+    path = tmp_path / "config"
+    path.write_text(content)
+    got = ic.kubeconfig_contexts(str(path))
+    assert got["contexts"] == [] and got["error"].startswith(error), got
+    assert "s3cr3t" not in json.dumps(got)
+
+
+def test_kubeconfig_contexts_unreadable_and_empty(tmp_path):
+    assert ic.kubeconfig_contexts(str(tmp_path / "absent"))["error"].startswith("cannot be read")
+    empty = tmp_path / "empty"
+    empty.write_text("")
+    assert ic.kubeconfig_contexts(str(empty)) == {"contexts": [], "current_context": "", "error": ""}
