@@ -251,7 +251,7 @@ def test_counts_with_a_minimum():
 def test_the_filters_are_exported():
     assert set(ic.FilterModule().filters()) == {
         "cron_problems", "redis_memory_problems", "redis_maxmemory_warnings", "image_repository_problems",
-        "git_branch_problems", "count_problems", "weak_secrets", "quantity_problems"}
+        "git_branch_problems", "count_problems", "weak_secrets", "quantity_problems", "kubeconfig_contexts"}
 
 
 # -- Kubernetes quantities --------------------------------------------------------------------------------------------
