@@ -58,8 +58,9 @@ def manifest_entries(objects, path, sources=None, secret=False):
     return entries
 
 
-def manifest_refs(entries, kind, namespace=None):
-    """``{'kind', 'name', 'namespace'}`` of each entry's object of ``kind`` (in ``namespace`` when given), in order."""
+def manifest_refs(entries, kind, namespace=None, group=None):
+    """``{'kind', 'name', 'namespace'}`` of each entry's object of ``kind``, in order; only those in ``namespace`` and
+    of the API ``group`` (``apiVersion`` ``<group>/<version>``) when given."""
     if not isinstance(entries, Sequence) or isinstance(entries, (str, bytes)):
         raise AnsibleFilterError("manifest_refs: expects the manifest entries (a list), got %s" % type(entries).__name__)
     refs = []
@@ -69,6 +70,8 @@ def manifest_refs(entries, kind, namespace=None):
             raise AnsibleFilterError("manifest_refs: entry %d has no object" % index)
         metadata = obj.get("metadata") or {}
         if obj.get("kind") != kind or (namespace is not None and metadata.get("namespace") != namespace):
+            continue
+        if group is not None and not str(obj.get("apiVersion", "")).startswith(group + "/"):
             continue
         refs.append({"kind": kind, "name": metadata.get("name"), "namespace": metadata.get("namespace")})
     return refs

@@ -73,3 +73,13 @@ def test_refs_of_one_kind_in_one_namespace_in_order():
 def test_refs_bad_input_is_named(entries, message):
     with pytest.raises(AnsibleFilterError, match=message):
         mf.manifest_refs(entries, "HelmRelease")
+
+
+def test_refs_of_one_api_group():
+    entries = [{"path": "a", "object": {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+                                        "metadata": {"name": "local"}}},
+               {"path": "b", "object": {"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+                                        "metadata": {"name": "staging-apps", "namespace": "flux-system"}}}]
+    assert mf.manifest_refs(entries, "Kustomization", group="kustomize.toolkit.fluxcd.io") == [
+        {"kind": "Kustomization", "name": "staging-apps", "namespace": "flux-system"}]
+    assert len(mf.manifest_refs(entries, "Kustomization")) == 2
