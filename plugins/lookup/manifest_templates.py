@@ -27,7 +27,8 @@ options:
     required: true
 notes:
   - A template that is not found, does not render (an undefined variable, a Jinja error) or is not valid YAML fails
-    the task with the template's name and the cause.
+    the task with the template's name and the cause; for invalid YAML, the line and column of the rendered text,
+    never the line itself (a Secret's template renders its values).
 seealso:
   - plugin: ansible.builtin.template
     plugin_type: lookup
@@ -81,7 +82,11 @@ def parse_documents(text, name):
         # bytes: the C parser takes neither a tagged str nor a str subclass
         return [doc for doc in yaml.load_all(text.encode("utf-8"), Loader=_LOADER) if doc is not None]
     except yaml.YAMLError as exc:
-        raise AnsibleLookupError("manifest_templates: %s does not render to valid YAML: %s" % (name, exc)) from exc
+        # the position and the problem, never PyYAML's quote of the line: a Secret's template renders its values
+        mark = getattr(exc, "problem_mark", None)
+        where = " at line %d, column %d" % (mark.line + 1, mark.column + 1) if mark is not None else ""
+        raise AnsibleLookupError("manifest_templates: %s does not render to valid YAML%s (%s)"
+                                 % (name, where, getattr(exc, "problem", None) or type(exc).__name__)) from None
 
 
 class LookupModule(LookupBase):

@@ -115,7 +115,9 @@ def test_an_undefined_variable_names_the_template_and_the_variable(tmp_path):
 def test_invalid_yaml_names_the_template(tmp_path):
     result = _run(tmp_path, ["broken.yaml.j2"])
     assert result.returncode != 0
-    assert "manifest_templates: broken.yaml.j2 does not render to valid YAML" in result.stdout
+    assert "manifest_templates: broken.yaml.j2 does not render to valid YAML at line 3" in result.stdout
+    # the rendered line is not quoted (a Secret's template renders its values)
+    assert "[unclosed" not in result.stdout
 
 
 def test_a_missing_template_is_named(tmp_path):
