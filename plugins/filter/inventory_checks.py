@@ -30,12 +30,10 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 
-import yaml
-
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.parsing.convert_bool import boolean
 
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+from ansible_collections.supertodo.platform.plugins.module_utils.kube import kubeconfig
 
 # -- cron -------------------------------------------------------------------------------------------------------------
 
@@ -396,32 +394,15 @@ def kubeconfig_contexts(path):
     """``{'contexts': [names], 'current_context': str, 'error': str}`` of the kubeconfig at ``path``.
 
     Only names are returned: the file holds credentials. Never raises; ``error`` says why the file is not a
-    kubeconfig with a position, never a line of its content (PyYAML's own messages quote the line).
+    kubeconfig (the collection's kubeconfig reader: a YAML error by its position, never a line of the file).
     """
     result = {"contexts": [], "current_context": "", "error": ""}
     try:
-        with open(os.path.expanduser(str(path)), "rb") as handle:
-            data = yaml.load(handle, Loader=_YAML_LOADER)  # nosec B506 - a safe loader
+        result["contexts"], result["current_context"] = kubeconfig.contexts(os.path.expanduser(str(path)))
     except OSError as exc:
         result["error"] = "cannot be read (%s)" % (exc.strerror or type(exc).__name__)
-        return result
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = " at line %d, column %d" % (mark.line + 1, mark.column + 1) if mark is not None else ""
-        result["error"] = "is not valid YAML%s (%s)" % (where, getattr(exc, "problem", None) or type(exc).__name__)
-        return result
-    if data is None:
-        data = {}
-    if not isinstance(data, Mapping):
-        result["error"] = "is not a kubeconfig (a %s, not a mapping)" % type(data).__name__
-        return result
-    contexts = data.get("contexts") or []
-    if not isinstance(contexts, list) or not all(isinstance(c, Mapping) for c in contexts):
-        result["error"] = "is not a kubeconfig (contexts is not a list of mappings)"
-        return result
-    result["contexts"] = [str(c.get("name")) for c in contexts if c.get("name") is not None]
-    current = data.get("current-context")
-    result["current_context"] = "" if current is None else str(current)
+    except ValueError as exc:
+        result["error"] = "is %s" % exc
     return result
 
 

@@ -55,17 +55,16 @@ _raw:
 import os
 from collections import ChainMap
 
-try:
-    import yaml
-except ImportError:  # pragma: no cover - ansible-core requires PyYAML
-    yaml = None
+import yaml
 
 from ansible.errors import AnsibleError, AnsibleLookupError
 from ansible.module_utils.common.text.converters import to_native
 from ansible.plugins.lookup import LookupBase
 from ansible.template import trust_as_template
 
-_LOADER = getattr(yaml, "CSafeLoader", None) or getattr(yaml, "SafeLoader", None)
+from ansible_collections.supertodo.platform.plugins.module_utils.yaml_safe import error_where, safe_loader
+
+_LOADER = safe_loader()
 
 
 def _search_path(variables, template_file):
@@ -83,10 +82,7 @@ def parse_documents(text, name):
         return [doc for doc in yaml.load_all(text.encode("utf-8"), Loader=_LOADER) if doc is not None]
     except yaml.YAMLError as exc:
         # the position and the problem, never PyYAML's quote of the line: a Secret's template renders its values
-        mark = getattr(exc, "problem_mark", None)
-        where = " at line %d, column %d" % (mark.line + 1, mark.column + 1) if mark is not None else ""
-        raise AnsibleLookupError("manifest_templates: %s does not render to valid YAML%s (%s)"
-                                 % (name, where, getattr(exc, "problem", None) or type(exc).__name__)) from None
+        raise AnsibleLookupError("manifest_templates: %s does not render to valid YAML%s" % (name, error_where(exc))) from None
 
 
 class LookupModule(LookupBase):

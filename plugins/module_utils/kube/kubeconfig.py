@@ -19,6 +19,7 @@ import os
 import subprocess
 
 from ansible_collections.supertodo.platform.plugins.module_utils.kube.errors import ConnectionConfigError
+from ansible_collections.supertodo.platform.plugins.module_utils.yaml_safe import error_where, safe_loader
 
 CLUSTER_KEYS = {"server", "certificate-authority", "certificate-authority-data", "insecure-skip-tls-verify",
                 "tls-server-name", "extensions", "disable-compression"}
@@ -55,18 +56,35 @@ def kubeconfig_files(spec):
 
 
 def _read(path):
+    """The mapping of one kubeconfig file; raises OSError, or ValueError saying why it is not a kubeconfig (a YAML
+    error by its position only: the file holds credentials)."""
     try:
         import yaml  # pylint: disable=import-outside-toplevel
     except ImportError as exc:  # pragma: no cover - PyYAML comes with ansible-core
         raise Unsupported("PyYAML is not installed (%s)" % exc) from exc
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     with open(path, "rb") as handle:
-        doc = yaml.load(handle, Loader=loader)  # nosec B506 - a safe loader
+        try:
+            doc = yaml.load(handle, Loader=safe_loader())  # nosec B506 - a safe loader
+        except yaml.YAMLError as exc:
+            raise ValueError("not valid YAML" + error_where(exc)) from None
     if doc is None:
         return {}
     if not isinstance(doc, dict):
-        raise ValueError("not a kubeconfig (a YAML mapping)")
+        raise ValueError("not a kubeconfig (a %s, not a mapping)" % type(doc).__name__)
     return doc
+
+
+def contexts(path):
+    """(context names, current-context or "") of one kubeconfig file: names only, nothing the file holds besides.
+
+    Raises OSError, or ValueError saying why the file is not a kubeconfig.
+    """
+    doc = _read(path)
+    items = doc.get("contexts") or []
+    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+        raise ValueError("not a kubeconfig (contexts is not a list of mappings)")
+    current = doc.get("current-context")
+    return [str(item["name"]) for item in items if item.get("name") is not None], "" if current is None else str(current)
 
 
 def _merge(files):
@@ -100,7 +118,7 @@ def load(spec, context=None, environ=None):
         current, named = _merge(existing)
     except (OSError, ValueError, TypeError, AttributeError) as exc:
         raise ConnectionConfigError("kubeconfig %s cannot be read: %s" % (label, exc)) from exc
-    except Exception as exc:  # yaml.YAMLError, without importing yaml here
+    except Exception as exc:  # anything else the parser raises, without importing yaml here
         raise ConnectionConfigError("kubeconfig %s cannot be read: %s" % (label, exc)) from exc
     name = context or current
 

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from ansible_collections.supertodo.platform.plugins.module_utils.kube import client as kube_client
+from ansible_collections.supertodo.platform.plugins.module_utils.kube import kubeconfig
 from ansible_collections.supertodo.platform.plugins.module_utils.kube.client import KubeClient, build_configuration
 from ansible_collections.supertodo.platform.plugins.module_utils.kube.errors import ApiError, ConnectionConfigError
 
@@ -258,3 +259,22 @@ def test_a_module_run_does_not_import_the_kubernetes_package(tmp_path, pki, serv
 
 def test_client_module_has_no_top_level_kubernetes_import():
     assert "kubernetes" not in vars(kube_client)
+
+
+def test_a_kubeconfig_that_is_not_yaml_is_named_by_position_never_by_its_lines(tmp_path):
+    # PyYAML's pure-Python loader quotes the offending line in its message; the file holds credentials
+    bad = tmp_path / "config"
+    bad.write_text("apiVersion: v1\nusers:\n- name: u\n  user:\n\ttoken: s3cr3t-token-value\n")
+    with pytest.raises(ConnectionConfigError) as err:
+        build_configuration({"kubeconfig": str(bad)}, environ={})
+    assert "cannot be read: not valid YAML at line 5, column 1" in str(err.value)
+    assert "s3cr3t" not in str(err.value)
+    with pytest.raises(ValueError) as err:
+        kubeconfig.contexts(str(bad))
+    assert "s3cr3t" not in str(err.value)
+
+
+def test_context_names_only(tmp_path):
+    path = tmp_path / "config"
+    path.write_text("current-context: b\ncontexts:\n- {name: a, context: {cluster: c}}\n- {name: b, context: {cluster: c}}\n")
+    assert kubeconfig.contexts(str(path)) == (["a", "b"], "b")
